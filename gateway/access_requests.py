@@ -1,0 +1,285 @@
+"""The operations on access requests (SPEC §3): each runs inside one write transaction.
+
+Bodies are checked on the event loop (`check_*`), before a write is queued; the rules that
+need the database (the item, its policy, the use case, the current state) run in the
+operation itself, on the writer thread, so that what is checked is what is committed.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from gateway import permissions, transitions
+from gateway.catalog import KEY_MAX
+from gateway.config import User
+from gateway.errors import Conflict, InvalidField, NotFound
+from gateway.store import audit, catalog
+from gateway.store import requests as request_store
+from gateway.timeutil import format_time, parse_duration, parse_time, utcnow
+from gateway.transitions import Listener, public
+from gateway.validation import LONG, Fields
+
+ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+CREATE_FIELDS = ("action", "resource", "reason", "useCase", "extraInformation", "audience",
+                 "expiration", "duration", "shareable", "scope", "cascades")
+SYSTEM = "system"
+EXPIRY_BATCH = 500
+
+
+def _access_end(f: Fields, *, must_be_after: Any) -> tuple[str | None, str | None]:
+    """(duration, expiration) from a body; at most one of them, both checked."""
+    duration = f.text("duration", max_len=64)
+    expiration = f.text("expiration", max_len=64)
+    if duration is not None and expiration is not None:
+        raise InvalidField("expiration", "give duration or expiration, not both")
+    if duration is not None:
+        try:
+            parse_duration(duration)
+        except ValueError as exc:
+            raise InvalidField("duration", str(exc)) from None
+    if expiration is not None:
+        try:
+            when = parse_time(expiration)
+        except ValueError as exc:
+            raise InvalidField("expiration", str(exc)) from None
+        if when <= must_be_after:
+            raise InvalidField("expiration", "must be in the future")
+        expiration = format_time(when)
+    return duration, expiration
+
+
+def check_create(body: Any) -> dict[str, Any]:
+    f = Fields(body).only(CREATE_FIELDS)
+    duration, expiration = _access_end(f, must_be_after=utcnow())
+    extra = f.object("extraInformation")
+    extra_values = None
+    if extra is not None:
+        extra.only(["code", "values"])
+        extra.text("code")
+        extra_values = extra.texts("values", max_len=LONG)
+    return {
+        "action": f.text("action", default="read-data", pattern=ACTION,
+                         hint="expected letters, digits and . _ : - (at most 64)"),
+        "resource": f.text("resource", required=True, max_len=KEY_MAX),
+        "reason": f.text("reason", max_len=LONG, single_line=False),
+        "useCase": f.text("useCase", max_len=KEY_MAX),
+        "extraCode": extra.raw("code") if extra is not None else None,
+        "extraValues": extra_values,
+        "audience": f.text("audience", default="", max_len=LONG, single_line=False),
+        "shareable": f.boolean("shareable"),
+        "scope": f.text("scope", max_len=LONG),
+        "cascades": f.boolean("cascades"),
+        "duration": duration,
+        "expiration": expiration,
+    }
+
+
+def check_reason(body: Any) -> str:
+    f = Fields(body).only(["requestReason"])
+    reason = f.text("requestReason", required=True, max_len=LONG, single_line=False)
+    assert reason is not None
+    return reason
+
+
+def check_process(body: Any) -> dict[str, Any]:
+    f = Fields(body).only(["decision", "remarks", "duration", "expiration"])
+    decision = f.choice("decision", ("approve", "reject"))
+    duration, expiration = _access_end(f, must_be_after=utcnow())
+    if decision == "reject" and (duration or expiration):
+        raise InvalidField("duration" if duration else "expiration", "only when approving")
+    return {"decision": decision, "remarks": f.text("remarks", max_len=LONG, single_line=False),
+            "duration": duration, "expiration": expiration}
+
+
+def check_fulfilment(body: Any) -> dict[str, Any]:
+    f = Fields(body).only(["status", "message"])
+    return {"status": f.choice("status", ("granted", "error")),
+            "message": f.text("message", max_len=LONG, single_line=False)}
+
+
+def _recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) -> list[str]:
+    seen: set[str] = {requester.lower()}
+    out = []
+    for r in item["responsibilities"]:
+        email = r["userEmail"]
+        if r["code"] in policy["approverRoles"] and email.lower() not in seen:
+            seen.add(email.lower())
+            out.append(email)
+    return out
+
+
+def _reason_rules(conn: sqlite3.Connection, policy: dict[str, Any],
+                  draft: dict[str, Any]) -> dict[str, Any] | None:
+    """Check reason / use case / extra field against the policy; return extraInformation."""
+    code = policy["code"]
+    if policy["reasonFormat"] == "free-text":
+        if not (draft["reason"] or "").strip():
+            raise InvalidField("reason", f"required: policy {code} asks for a free-text reason")
+        if draft["useCase"] is not None or draft["extraValues"] is not None:
+            raise InvalidField("useCase", f"policy {code} takes a free-text reason, "
+                                          "not a use case")
+        return None
+    if draft["useCase"] is None:
+        raise InvalidField("useCase", f"required: policy {code} asks for a use case")
+    use_case = catalog.get(conn, catalog.USE_CASES, draft["useCase"])
+    if use_case is None:
+        raise InvalidField("useCase", "no such use case")
+    extra_field = policy["extraField"]
+    if extra_field is None:
+        if draft["extraValues"] is not None:
+            raise InvalidField("extraInformation", f"policy {code} has no extra field")
+        return None
+    if draft["extraCode"] not in (None, extra_field):
+        raise InvalidField("extraInformation.code", f"policy {code} asks for {extra_field}")
+    if not draft["extraValues"]:
+        raise InvalidField("extraInformation.values",
+                           f"required: policy {code} asks for values of {extra_field}")
+    prop = next((p for p in use_case["properties"] if p["code"] == extra_field), None)
+    allowed = prop["values"] if prop else []
+    unknown = [v for v in draft["extraValues"] if v not in allowed]
+    if unknown:
+        raise InvalidField("extraInformation.values",
+                           f"must be values of the use case's property {extra_field}",
+                           allowed=allowed, unknown=unknown)
+    return {"code": extra_field, "values": draft["extraValues"]}
+
+
+@dataclass
+class Lifecycle:
+    pending_ttl: timedelta
+    listeners: Sequence[Listener] = field(default_factory=tuple)
+
+    def _load(self, conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
+        request = request_store.get(conn, request_id)
+        if request is None:
+            raise NotFound(f"no access request {request_id}", code="request-not-found")
+        return request
+
+    def create(self, conn: sqlite3.Connection, user: User, target_type: str, target_id: str,
+               draft: dict[str, Any]) -> dict[str, Any]:
+        item = catalog.get(conn, catalog.ITEMS, draft["resource"])
+        if item is None:
+            raise NotFound("no item with this key", code="item-not-found",
+                           field="resource")
+        if item["policyCode"] is None:
+            raise Conflict("access requests are off for this item (it has no policy)",
+                           code="no-policy", resource=item["key"])
+        policy = catalog.get(conn, catalog.POLICIES, item["policyCode"])
+        assert policy is not None  # the foreign key guarantees it
+        if item["type"] not in policy["itemTypes"]:
+            raise Conflict(f"policy {policy['code']} does not cover items of type {item['type']}",
+                           code="item-type-not-covered")
+        extra = _reason_rules(conn, policy, draft)
+        recipients = _recipients(item, policy, user.email)
+        if not recipients:
+            raise Conflict("nobody may approve this request: the item has no responsibility "
+                           "in the policy's approver roles", code="no-recipients",
+                           approverRoles=policy["approverRoles"])
+        now = utcnow()
+        request = {
+            "requestedBy": user.email, "target": {"type": target_type, "id": target_id},
+            "action": draft["action"], "resource": item["key"], "policyCode": policy["code"],
+            "state": "PENDING", "reason": draft["reason"], "useCase": draft["useCase"],
+            "extraInformation": extra, "audience": draft["audience"], "recipients": recipients,
+            "createdAt": format_time(now), "processedAt": None, "processedBy": None,
+            "remarks": None, "expiresAt": format_time(now + self.pending_ttl),
+            "accessExpiresAt": None, "shareable": draft["shareable"], "scope": draft["scope"],
+            "cascades": draft["cascades"], "requestedDuration": draft["duration"],
+            "requestedExpiration": draft["expiration"],
+        }
+        try:
+            request["id"] = request_store.insert(conn, request)
+        except sqlite3.IntegrityError:
+            raise Conflict("a pending request for this action, resource and target exists",
+                           code="duplicate-pending") from None
+        asked = {k: draft[k] for k in ("duration", "expiration") if draft[k]}
+        transitions.record_created(conn, request, actor=user.email, changes=asked or None,
+                                   listeners=self.listeners)
+        return public(request)
+
+    def update_reason(self, conn: sqlite3.Connection, user: User, request_id: str,
+                      reason: str) -> dict[str, Any]:
+        request = self._load(conn, request_id)
+        permissions.check_requester(user, request, "update")
+        if request["state"] != "PENDING":
+            raise Conflict(f"a {request['state']} request cannot be changed",
+                           code="invalid-transition", state=request["state"])
+        at = format_time(utcnow())
+        request_store.update(conn, request_id, {"reason": reason}, at)
+        after = {**request, "reason": reason}
+        request_store.add_activity(conn, request_id, at=at, actor=user.email,
+                                   from_state="PENDING", to_state="PENDING",
+                                   comment="reason updated",
+                                   changes={"reason": {"from": request["reason"], "to": reason}})
+        audit.add(conn, at=at, actor=user.email, type="request.reason-updated",
+                  subject=f"request:{request_id}", before=public(request), after=public(after))
+        return public(after)
+
+    def cancel(self, conn: sqlite3.Connection, user: User, request_id: str) -> dict[str, Any]:
+        request = self._load(conn, request_id)
+        permissions.check_requester(user, request, "cancel")
+        after = transitions.apply(conn, request, "CANCELLED", actor=user.email,
+                                  at=format_time(utcnow()), comment="cancelled by the requester",
+                                  listeners=self.listeners)
+        return public(after)
+
+    def process(self, conn: sqlite3.Connection, user: User, request_id: str,
+                decision: dict[str, Any]) -> dict[str, Any]:
+        request = self._load(conn, request_id)
+        permissions.check_processor(user, request)
+        now = utcnow()
+        at = format_time(now)
+        fields: dict[str, Any] = {"processedAt": at, "processedBy": user.email,
+                                  "remarks": decision["remarks"]}
+        changes: dict[str, Any] = {}
+        if decision["decision"] == "approve":
+            to_state = "APPROVED"
+            duration = decision["duration"] or request["requestedDuration"]
+            expiration = decision["expiration"] or request["requestedExpiration"]
+            if decision["duration"] or decision["expiration"]:
+                expiration = decision["expiration"]
+                duration = decision["duration"]
+                changes = {
+                    "duration": {"requested": request["requestedDuration"],
+                                 "approved": decision["duration"]},
+                    "expiration": {"requested": request["requestedExpiration"],
+                                   "approved": decision["expiration"]},
+                }
+            if duration:
+                fields["accessExpiresAt"] = format_time(now + parse_duration(duration))
+            elif expiration:
+                fields["accessExpiresAt"] = expiration
+        else:
+            to_state = "REJECTED"
+        after = transitions.apply(conn, request, to_state, actor=user.email, at=at,
+                                  comment=decision["remarks"], fields=fields,
+                                  changes=changes or None, listeners=self.listeners)
+        return public(after)
+
+    def fulfil(self, conn: sqlite3.Connection, user: User, request_id: str,
+               report: dict[str, Any]) -> dict[str, Any]:
+        request = self._load(conn, request_id)
+        to_state = "GRANTED" if report["status"] == "granted" else "ERROR"
+        after = transitions.apply(conn, request, to_state, actor=user.email,
+                                  at=format_time(utcnow()), comment=report["message"],
+                                  listeners=self.listeners)
+        return public(after)
+
+    def expire_due(self, conn: sqlite3.Connection) -> tuple[int, str | None]:
+        """Expire pending requests and revoke ended access; return (count, next due time)."""
+        now = format_time(utcnow())
+        due = request_store.due(conn, now, EXPIRY_BATCH)
+        for request in due:
+            if request["state"] == "PENDING":
+                transitions.apply(conn, request, "EXPIRED", actor=SYSTEM, at=now,
+                                  comment="no decision before the pending deadline",
+                                  listeners=self.listeners)
+            else:
+                transitions.apply(conn, request, "REVOKED", actor=SYSTEM, at=now,
+                                  comment="access period ended", listeners=self.listeners)
+        return len(due), request_store.next_due(conn)

@@ -1,0 +1,23 @@
+"""Typed keys for what `create_app` puts on the application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.access_requests import Lifecycle
+    from gateway.auth import Authenticator
+    from gateway.catalog_changes import CatalogChanges
+    from gateway.config import Config
+    from gateway.scheduler import Scheduler
+    from gateway.store.database import Database
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
+CATALOG: web.AppKey[CatalogChanges] = web.AppKey("catalog")
+AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
+SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")

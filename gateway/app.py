@@ -1,0 +1,76 @@
+"""`create_app(config)`: the one place where the gateway is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.access_requests import Lifecycle
+from gateway.api import access_requests, audit, catalog, meta
+from gateway.api.http import errors_middleware
+from gateway.api.keys import AUTH, CATALOG, CONFIG, DATABASE, LIFECYCLE, OPENAPI, SCHEDULER
+from gateway.auth import Authenticator
+from gateway.catalog_changes import ITEM, POLICY, USE_CASE, CatalogChanges
+from gateway.config import Config
+from gateway.errors import ConfigError, InvalidField
+from gateway.scheduler import Scheduler
+from gateway.store.database import Database
+from gateway.store.schema import migrate
+
+CONFIG_ACTOR = "config"
+
+
+def upsert_configured_catalog(conn: sqlite3.Connection, config: Config,
+                              changes: CatalogChanges) -> dict[str, int]:
+    """Write the config's policies, use cases and items (in that order: items link policies)."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for name, kind in (("policies", POLICY), ("use_cases", USE_CASE), ("items", ITEM)):
+        for i, entry in enumerate(getattr(config, name)):
+            try:
+                outcome = changes.upsert(conn, kind, CONFIG_ACTOR, entry, f"{name}[{i}]")
+            except InvalidField as exc:
+                raise ConfigError(exc.message) from None
+            except Exception as exc:  # a conflict such as a duplicate policy name
+                message = getattr(exc, "message", str(exc))
+                raise ConfigError(f"{name}[{i}]: {message}") from None
+            counts[outcome] += 1
+    return counts
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    database = app[DATABASE]
+    await asyncio.get_running_loop().run_in_executor(None, database.open, migrate)
+    try:
+        await database.write(upsert_configured_catalog, config, app[CATALOG])
+        task = asyncio.create_task(app[SCHEDULER].run(), name="scheduler")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await database.close()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(client_max_size=config.server.max_body_bytes,
+                          middlewares=[errors_middleware])
+    database = Database(config.store.path, config.store.synchronous)
+    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl)
+    app[CONFIG] = config
+    app[DATABASE] = database
+    app[LIFECYCLE] = lifecycle
+    app[CATALOG] = CatalogChanges(webhook=config.webhook)
+    app[AUTH] = Authenticator(config.users)
+    app[SCHEDULER] = Scheduler(database, lifecycle)
+    app[OPENAPI] = meta.load_openapi()
+    app.cleanup_ctx.append(_lifetime)
+    app.router.add_routes(meta.routes)
+    app.router.add_routes(access_requests.routes)
+    app.router.add_routes(audit.routes)
+    catalog.add_routes(app)
+    return app

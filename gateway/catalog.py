@@ -1,0 +1,205 @@
+"""Policies, items and use cases (SPEC §2): the checks of their bodies and their public shape.
+
+Records are camelCase dicts, the same shape as the API's, so that the API, the store and the
+configuration loader speak one language. A policy record holds its webhook secret; `public_policy`
+is the only way a policy leaves the process, and it never carries the secret.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.config import WebhookConfig
+from gateway.destinations import url_problem
+from gateway.errors import InvalidField
+from gateway.validation import LONG, SHORT, Fields
+
+POLICY_CODE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+ITEM_TYPES = ("dataset", "visualization", "data-product", "custom")
+REASON_FORMATS = ("free-text", "use-case")
+HOOK_TYPES = ("none", "email", "webhook")
+HOOK_STATUSES = (
+    "pending", "approved", "rejected", "cancelled", "expired", "granted", "error", "revoked",
+)
+DEFAULT_HOOK_STATUSES = ["pending", "approved", "rejected"]
+MAX_SECRET = 4096
+KEY_MAX = 512
+
+
+def _hook(fields: Fields | None, previous: dict[str, Any] | None,
+          webhook: WebhookConfig) -> dict[str, Any]:
+    if fields is None:
+        return {"type": "none", "email": None, "url": None, "secret": None,
+                "statuses": list(DEFAULT_HOOK_STATUSES)}
+    fields.only(["type", "email", "url", "secret", "secretSet", "statuses"])
+    kind = fields.choice("type", HOOK_TYPES)
+    statuses = fields.texts("statuses") if fields.has("statuses") else list(DEFAULT_HOOK_STATUSES)
+    for i, status in enumerate(statuses):
+        if status not in HOOK_STATUSES:
+            raise InvalidField(f"{fields.name('statuses')}[{i}]",
+                               "expected one of " + ", ".join(HOOK_STATUSES))
+    hook: dict[str, Any] = {"type": kind, "email": None, "url": None, "secret": None,
+                            "statuses": statuses}
+    if kind == "email":
+        hook["email"] = fields.email("email", required=True)
+    elif fields.has("email"):
+        raise InvalidField(fields.name("email"), "only with type email")
+    if kind == "webhook":
+        url = fields.text("url", required=True, max_len=2048)
+        assert url is not None
+        problem = url_problem(url, webhook)
+        if problem:
+            raise InvalidField(fields.name("url"), problem)
+        hook["url"] = url
+        secret = fields.raw("secret")
+        if secret is None:
+            kept = (previous or {}).get("secret")
+            if not kept:
+                raise InvalidField(fields.name("secret"), "required for a webhook")
+            hook["secret"] = kept
+        else:
+            if not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET:
+                raise InvalidField(fields.name("secret"), f"1 to {MAX_SECRET} characters")
+            try:
+                secret.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidField(fields.name("secret"), "not valid Unicode text") from None
+            hook["secret"] = secret
+    else:
+        for key in ("url", "secret"):
+            if fields.has(key):
+                raise InvalidField(fields.name(key), "only with type webhook")
+    return hook
+
+
+def check_policy(body: Any, *, code: str | None, previous: dict[str, Any] | None,
+                 webhook: WebhookConfig) -> dict[str, Any]:
+    """A policy body (POST, or PUT with `code` from the path) made into a record."""
+    f = Fields(body).only([
+        "code", "name", "description", "itemTypes", "reasonFormat", "extraField",
+        "approverRoles", "emailNotifications", "hook",
+    ])
+    given = f.text("code", required=code is None, pattern=POLICY_CODE,
+                   hint="expected [a-z0-9][a-z0-9._-]{0,63}")
+    if code is not None and given is not None and given != code:
+        raise InvalidField("code", "does not match the code in the path")
+    reason_format = f.choice("reasonFormat", REASON_FORMATS, default="free-text")
+    extra_field = f.text("extraField")
+    if extra_field is not None and reason_format != "use-case":
+        raise InvalidField("extraField", "only with reasonFormat use-case")
+    item_types = f.texts("itemTypes") if f.has("itemTypes") else list(ITEM_TYPES)
+    if not item_types:
+        raise InvalidField("itemTypes", "must not be empty")
+    for i, item_type in enumerate(item_types):
+        if item_type not in ITEM_TYPES:
+            raise InvalidField(f"itemTypes[{i}]", "expected one of " + ", ".join(ITEM_TYPES))
+    approver_roles = f.texts("approverRoles")
+    if not approver_roles:
+        raise InvalidField("approverRoles", "required: at least one responsibility code")
+    return {
+        "code": code if code is not None else given,
+        "name": f.text("name", required=True),
+        "description": f.text("description", default="", max_len=LONG, single_line=False),
+        "itemTypes": item_types,
+        "reasonFormat": reason_format,
+        "extraField": extra_field,
+        "approverRoles": approver_roles,
+        "emailNotifications": f.boolean("emailNotifications"),
+        "hook": _hook(f.object("hook"), previous.get("hook") if previous else None, webhook),
+    }
+
+
+def public_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    hook = dict(policy["hook"])
+    hook["secretSet"] = bool(hook.pop("secret", None))
+    return {**policy, "hook": hook}
+
+
+def _responsibilities(f: Fields) -> list[dict[str, str]]:
+    out = []
+    for r in f.objects("responsibilities"):
+        r.only(["label", "code", "userEmail"])
+        out.append({
+            "label": r.text("label", default=""),
+            "code": r.text("code", required=True),
+            "userEmail": r.email("userEmail", required=True),
+        })
+    return out
+
+
+def _properties(f: Fields) -> list[dict[str, Any]]:
+    out = []
+    codes: set[str] = set()
+    for p in f.objects("properties"):
+        p.only(["label", "code", "values"])
+        code = p.text("code", required=True)
+        if code in codes:
+            raise InvalidField(p.name("code"), "duplicate property code")
+        codes.add(code)
+        out.append({
+            "label": p.text("label", default=""),
+            "code": code,
+            "values": p.texts("values", max_len=LONG, unique=False),
+        })
+    return out
+
+
+def _key(f: Fields, key: str | None) -> str:
+    given = f.text("key", required=key is None, max_len=KEY_MAX)
+    if key is not None and given is not None and given != key:
+        raise InvalidField("key", "does not match the key in the path")
+    value = key if key is not None else given
+    assert value is not None
+    if value != value.strip() or not value:
+        raise InvalidField("key", "must not be empty or start or end with spaces")
+    return value
+
+
+def _url(f: Fields, key: str) -> str:
+    value = f.text(key, default="", max_len=2048)
+    assert value is not None
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidField(key, "expected an http:// or https:// URL")
+    return value
+
+
+def check_item(body: Any, *, key: str | None) -> dict[str, Any]:
+    f = Fields(body).only([
+        "key", "name", "technicalName", "url", "summary", "type", "responsibilities",
+        "properties", "policyCode",
+    ])
+    return {
+        "key": _key(f, key),
+        "name": f.text("name", required=True),
+        "technicalName": f.text("technicalName", default=""),
+        "url": _url(f, "url"),
+        "summary": f.text("summary", default="", max_len=LONG, single_line=False),
+        "type": f.choice("type", ITEM_TYPES),
+        "responsibilities": _responsibilities(f),
+        "properties": _properties(f),
+        "policyCode": f.text("policyCode", pattern=POLICY_CODE,
+                             hint="expected a policy code"),
+    }
+
+
+def check_use_case(body: Any, *, key: str | None) -> dict[str, Any]:
+    f = Fields(body).only(["key", "name", "summary", "responsibilities", "properties"])
+    return {
+        "key": _key(f, key),
+        "name": f.text("name", required=True, max_len=SHORT),
+        "summary": f.text("summary", default="", max_len=LONG, single_line=False),
+        "responsibilities": _responsibilities(f),
+        "properties": _properties(f),
+    }
+
+
+def check_policy_link(body: Any) -> str | None:
+    """The body of `PUT /v1/items/{key}/policy`: `{"policyCode": "..."|null}`."""
+    f = Fields(body).only(["policyCode"])
+    if "policyCode" not in f.data:
+        raise InvalidField("policyCode", "required (null turns access requests off)")
+    return f.text("policyCode", pattern=POLICY_CODE, hint="expected a policy code")

@@ -1,0 +1,77 @@
+"""The command line of SPEC §8: `gateway serve`, `gateway check-config`.
+
+A configuration that cannot be used stops the program with one line naming the key, and exit
+code 2: no traceback, since the reader is an operator, not a developer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sqlite3
+import sys
+from collections.abc import Sequence
+
+from gateway import __version__
+from gateway.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Access-request gateway")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", required=True, help="the YAML configuration file")
+    serve.add_argument("--host", help="overrides server.host")
+    serve.add_argument("--port", type=int, help="overrides server.port")
+    check = commands.add_parser("check-config", help="check a configuration and exit")
+    check.add_argument("config", help="the YAML configuration file")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.app import create_app
+    from gateway.config import load_config
+
+    config = load_config(args.config)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host = args.host or config.server.host
+    port = config.server.port if args.port is None else args.port
+    web.run_app(create_app(config), host=host, port=port, print=None,
+                access_log_format='%a "%r" %s %b %Tfs')
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from gateway.app import upsert_configured_catalog
+    from gateway.catalog_changes import CatalogChanges
+    from gateway.config import load_config
+    from gateway.store.schema import migrate
+
+    config = load_config(args.config)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrate(conn)
+    upsert_configured_catalog(conn, config, CatalogChanges(webhook=config.webhook))
+    print(f"{args.config}: OK ({len(config.users)} users, {len(config.policies)} policies, "
+          f"{len(config.items)} items, {len(config.use_cases)} use cases)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _check_config(args)
+    except ConfigError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130

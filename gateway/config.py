@@ -1,0 +1,314 @@
+"""The YAML configuration of SPEC §8, read once and checked whole before anything starts.
+
+Every refusal names the key (`mail.port`, `users[1].token_env`) so that an operator can fix
+the file from one line of output. Relative paths are taken relative to the config file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.errors import ConfigError
+from gateway.timeutil import parse_duration
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1048576
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "./gateway.db"
+    synchronous: str = "full"
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    host: str = "127.0.0.1"
+    port: int = 1025
+    security: str = "none"
+    username: str | None = None
+    password_env: str | None = None
+    sender: str = "gateway@example.com"
+    subject_prefix: str = "[Gateway]"
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    timeout_s: float = 10.0
+    allow_http: bool = False
+    allow_private_networks: bool = False
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    concurrency: int = 32
+    shutdown_grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class RequestsConfig:
+    pending_ttl: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    token_sha256: str = field(repr=False)
+    admin: bool = False
+    integration: bool = False
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    mail: MailConfig = MailConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    requests: RequestsConfig = RequestsConfig()
+    users: tuple[User, ...] = ()
+    policies: tuple[dict[str, Any], ...] = ()
+    items: tuple[dict[str, Any], ...] = ()
+    use_cases: tuple[dict[str, Any], ...] = ()
+
+
+# --- value checkers: each returns the clean value or raises ValueError with a sentence ---
+
+Check = Callable[[Any], Any]
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(c in value for c in "\r\n\x00"):
+        raise ValueError("expected a non-empty single-line string")
+    return value
+
+
+def _optional_string(value: Any) -> str | None:
+    return None if value is None else _string(value)
+
+
+def _integer(low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float) -> Check:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number from {low} to {high}")
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}")
+        return float(value)
+
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _choice(*options: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return check
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value) or len(value) > 254:
+        raise ValueError("expected an e-mail address")
+    return value
+
+
+def _duration(value: Any) -> timedelta:
+    return parse_duration(value)
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of strings")
+    return tuple(_string(v) for v in value)
+
+
+_SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
+    "server": (
+        ServerConfig,
+        {
+            "host": ("host", _string),
+            "port": ("port", _integer(0, 65535)),
+            "max_body_bytes": ("max_body_bytes", _integer(1024, 64 * 1024 * 1024)),
+        },
+    ),
+    "store": (
+        StoreConfig,
+        {"path": ("path", _string), "synchronous": ("synchronous", _choice("full", "normal"))},
+    ),
+    "mail": (
+        MailConfig,
+        {
+            "host": ("host", _string),
+            "port": ("port", _integer(1, 65535)),
+            "security": ("security", _choice("none", "starttls", "tls")),
+            "username": ("username", _optional_string),
+            "password_env": ("password_env", _optional_string),
+            "from": ("sender", _email),
+            "subject_prefix": ("subject_prefix", _string),
+            "timeout_s": ("timeout_s", _number(0.1, 600)),
+        },
+    ),
+    "webhook": (
+        WebhookConfig,
+        {
+            "timeout_s": ("timeout_s", _number(0.1, 600)),
+            "allow_http": ("allow_http", _boolean),
+            "allow_private_networks": ("allow_private_networks", _boolean),
+        },
+    ),
+    "delivery": (
+        DeliveryConfig,
+        {
+            "concurrency": ("concurrency", _integer(1, 1024)),
+            "shutdown_grace_s": ("shutdown_grace_s", _number(0, 3600)),
+        },
+    ),
+    "requests": (RequestsConfig, {"pending_ttl": ("pending_ttl", _duration)}),
+}
+
+_USER_KEYS = {
+    "email", "token", "token_env", "token_sha256", "admin", "integration", "teams", "roles",
+}
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    return value
+
+
+def _section(raw: Any, name: str) -> Any:
+    cls, spec = _SECTIONS[name]
+    values: dict[str, Any] = {}
+    for key, value in _mapping(raw, name).items():
+        if key not in spec:
+            raise ConfigError(f"{name}.{key}: unknown key (expected one of {', '.join(spec)})")
+        attr, check = spec[key]
+        values[attr] = _checked(name, key, check, value)
+    return cls(**values)
+
+
+def _checked(where: str, key: str, check: Check, value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.{key}: {exc}") from None
+
+
+def _user(raw: Any, where: str, env: dict[str, str]) -> User:
+    data = _mapping(raw, where)
+    for key in data:
+        if key not in _USER_KEYS:
+            expected = ", ".join(sorted(_USER_KEYS))
+            raise ConfigError(f"{where}.{key}: unknown key (expected one of {expected})")
+    if "email" not in data:
+        raise ConfigError(f"{where}.email: missing")
+    given = [k for k in ("token", "token_env", "token_sha256") if data.get(k) is not None]
+    if len(given) != 1:
+        raise ConfigError(f"{where}.token: give exactly one of token, token_env, token_sha256")
+    kind = given[0]
+    email = _checked(where, "email", _email, data["email"])
+    secret = _checked(where, kind, _string, data[kind])
+    if kind == "token_env":
+        if not env.get(secret):
+            raise ConfigError(f"{where}.token_env: environment variable {secret} is not set")
+        secret = env[secret]
+    if kind == "token_sha256":
+        if not _SHA256.fullmatch(secret):
+            raise ConfigError(f"{where}.token_sha256: expected 64 lowercase hex digits")
+        digest = secret
+    elif len(secret) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"{where}.{kind}: a token needs at least {MIN_TOKEN_LENGTH} characters")
+    else:
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+    flags = {k: _checked(where, k, _boolean, data.get(k, False)) for k in ("admin", "integration")}
+    teams = _checked(where, "teams", _string_list, data.get("teams", []))
+    roles = _checked(where, "roles", _string_list, data.get("roles", []))
+    return User(email=email, token_sha256=digest, teams=teams, roles=roles, **flags)
+
+
+def parse_config(raw: Any, *, base_dir: Path | None = None,
+                 env: dict[str, str] | None = None) -> Config:
+    """Check a parsed YAML document; catalog entries are checked later by the catalog rules."""
+    env = dict(os.environ) if env is None else env
+    data = _mapping(raw, "configuration")
+    known = {*_SECTIONS, "users", "policies", "items", "use_cases"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
+    sections = {name: _section(data.get(name), name) for name in _SECTIONS}
+    store = sections["store"]
+    if base_dir is not None and not Path(store.path).is_absolute():
+        sections["store"] = StoreConfig(str(base_dir / store.path), store.synchronous)
+    raw_users = data.get("users") or []
+    if not isinstance(raw_users, list):
+        raise ConfigError("users: expected a list")
+    users = tuple(_user(u, f"users[{i}]", env) for i, u in enumerate(raw_users))
+    seen: set[str] = set()
+    for i, user in enumerate(users):
+        if user.email.lower() in seen:
+            raise ConfigError(f"users[{i}].email: {user.email} is declared twice")
+        seen.add(user.email.lower())
+    digests = [u.token_sha256 for u in users]
+    if len(set(digests)) != len(digests):
+        raise ConfigError("users: two users share one token")
+    catalog: dict[str, tuple[dict[str, Any], ...]] = {}
+    for name in ("policies", "items", "use_cases"):
+        entries = data.get(name) or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(f"{name}: expected a list of mappings")
+        catalog[name] = tuple(entries)
+    return Config(users=users, **sections, **catalog)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_config(raw, base_dir=path.resolve().parent)

@@ -1,0 +1,57 @@
+"""Time-based transitions (expiry of pending requests, end of time-bound access).
+
+Works from stored times only: after a restart the first pass catches up on everything that
+fell due while the gateway was down. Between passes it sleeps until the next stored deadline,
+or until poked by a change that may have brought one closer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from gateway.access_requests import EXPIRY_BATCH, Lifecycle
+from gateway.store.database import Database
+from gateway.timeutil import parse_time, utcnow
+
+log = logging.getLogger("gateway.scheduler")
+MAX_SLEEP_S = 60.0
+RETRY_S = 5.0
+
+
+class Scheduler:
+    def __init__(self, database: Database, lifecycle: Lifecycle) -> None:
+        self._database = database
+        self._lifecycle = lifecycle
+        self._wake = asyncio.Event()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> datetime | None:
+        count, next_due = await self._database.write(self._lifecycle.expire_due)
+        if count:
+            log.info("expired or revoked %d requests", count)
+        if count >= EXPIRY_BATCH:
+            return utcnow()
+        return parse_time(next_due) if next_due else None
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_due = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expiry pass failed; trying again in %.0f s", RETRY_S)
+                delay = RETRY_S
+            else:
+                delay = MAX_SLEEP_S
+                if next_due is not None:
+                    delay = min(max((next_due - utcnow()).total_seconds(), 0.0), MAX_SLEEP_S)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)

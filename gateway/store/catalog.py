@@ -1,0 +1,95 @@
+"""SQL for policies, items and use cases: one generic table mapping, three tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.store.codec import Column, col, from_row, to_row
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    pk: str  # column name of the primary key
+    columns: tuple[Column, ...]
+
+    @property
+    def select(self) -> str:
+        return ", ".join(f'"{c.name}"' for c in self.columns)
+
+
+POLICIES = Table("policies", "code", (
+    col("code"), col("name"), col("description"), col("itemTypes", "item_types", "json"),
+    col("reasonFormat", "reason_format"), col("extraField", "extra_field"),
+    col("approverRoles", "approver_roles", "json"),
+    col("emailNotifications", "email_notifications", "bool"), col("hook", kind="json"),
+))
+ITEMS = Table("items", "key", (
+    col("key"), col("name"), col("technicalName", "technical_name"), col("url"),
+    col("summary"), col("type"), col("responsibilities", kind="json"),
+    col("properties", kind="json"), col("policyCode", "policy_code"),
+))
+USE_CASES = Table("use_cases", "key", (
+    col("key"), col("name"), col("summary"), col("responsibilities", kind="json"),
+    col("properties", kind="json"),
+))
+
+
+def get(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        f'SELECT {table.select} FROM "{table.name}" WHERE "{table.pk}" = ?', (key,)
+    ).fetchone()
+    return None if row is None else from_row(table.columns, row)
+
+
+def page(conn: sqlite3.Connection, table: Table, *, after: str | None,
+         limit: int) -> list[dict[str, Any]]:
+    """Ordered by primary key; `after` is the last key of the previous page."""
+    rows = conn.execute(
+        f'SELECT {table.select} FROM "{table.name}" WHERE ? IS NULL OR "{table.pk}" > ? '
+        f'ORDER BY "{table.pk}" LIMIT ?',
+        (after, after, limit),
+    ).fetchall()
+    return [from_row(table.columns, r) for r in rows]
+
+
+def insert(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: str) -> None:
+    row = to_row(table.columns, record) | {"created_at": now, "updated_at": now}
+    names = ", ".join(f'"{n}"' for n in row)
+    marks = ", ".join("?" for _ in row)
+    conn.execute(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', tuple(row.values()))
+
+
+def update(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: str) -> None:
+    row = to_row(table.columns, record) | {"updated_at": now}
+    key = row.pop(table.pk)
+    sets = ", ".join(f'"{n}" = ?' for n in row)
+    conn.execute(
+        f'UPDATE "{table.name}" SET {sets} WHERE "{table.pk}" = ?', (*row.values(), key)
+    )
+
+
+def delete(conn: sqlite3.Connection, table: Table, key: str) -> None:
+    conn.execute(f'DELETE FROM "{table.name}" WHERE "{table.pk}" = ?', (key,))
+
+
+def name_taken(conn: sqlite3.Connection, name: str, code: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM policies WHERE name = ? AND code != ?", (name, code)
+    ).fetchone()
+    return row is not None
+
+
+def items_using_policy(conn: sqlite3.Connection, code: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT key FROM items WHERE policy_code = ? ORDER BY key LIMIT 20", (code,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def set_item_policy(conn: sqlite3.Connection, key: str, code: str | None, now: str) -> None:
+    conn.execute(
+        "UPDATE items SET policy_code = ?, updated_at = ? WHERE key = ?", (code, now, key)
+    )

@@ -1,0 +1,177 @@
+"""SQLite access off the event loop: one writer thread with group commit, a few reader threads.
+
+Why a writer thread: every acknowledged transition must be durable (`synchronous=FULL` syncs
+the WAL on each commit), and a sync on the event loop would stall every other request. Why
+group commit: operations that arrive while a commit is syncing are run together, each inside
+its own SAVEPOINT (one failure rolls back only itself), then committed with a single sync.
+A caller's future resolves only after its COMMIT returned, so an answer the client sees is
+always already on disk. Readers use their own connections; WAL lets them run beside the
+writer on the last committed snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Operation = Callable[..., Any]
+
+MAX_BATCH = 128
+_STOP = object()
+
+
+def connect(path: str, synchronous: str, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA cache_size = -32000")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def create_private_file(path: str) -> None:
+    """Create the database file with mode 0600: it holds webhook secrets."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class Database:
+    def __init__(self, path: str, synchronous: str = "full", readers: int = 2) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._readers = readers
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._reader_pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def open(self, setup: Callable[[sqlite3.Connection], None]) -> None:
+        """Create the file, switch to WAL, run `setup` (migrations), start the threads."""
+        create_private_file(self.path)
+        conn = connect(self.path, self.synchronous)
+        conn.execute("PRAGMA journal_mode = WAL")
+        setup(conn)
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(conn,), name="db-writer", daemon=True
+        )
+        self._writer.start()
+        self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="db-reader")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+            self._writer = None
+        if self._reader_pool is not None:
+            self._reader_pool.shutdown(wait=True)
+            self._reader_pool = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    async def write(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
+        """Run `operation(conn, *args, **kwargs)` in a transaction; return once committed."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((functools.partial(operation, **kwargs), args, future, loop))
+        return await future
+
+    async def read(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
+        """Run `operation(conn, *args, **kwargs)` on a reader thread, on one snapshot."""
+        assert self._reader_pool is not None, "database is not open"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader_pool, self._read, functools.partial(operation, **kwargs), args
+        )
+
+    def _read(self, operation: Operation, args: tuple[Any, ...]) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.synchronous, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        conn.execute("BEGIN")
+        try:
+            return operation(conn, *args)
+        finally:
+            conn.execute("COMMIT")
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for operation, args, future, _loop in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = operation(conn, *args)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((future, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((future, result, None))
+            conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed: nothing of the batch holds
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(future, None, exc) for _op, _args, future, _loop in batch]
+        for (future, result, error), (_op, _args, _future, loop) in zip(outcomes, batch,
+                                                                        strict=True):
+            # RuntimeError: the caller's loop is gone; the outcome is in the database anyway.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

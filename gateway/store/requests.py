@@ -1,0 +1,114 @@
+"""SQL for access requests, their recipients and their activity entries."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from gateway.store.codec import col, dump, from_row, load, to_row
+
+COLUMNS = (
+    col("requestedBy", "requested_by"), col("action"), col("resource"),
+    col("policyCode", "policy_code"), col("state"), col("reason"), col("useCase", "use_case"),
+    col("extraInformation", "extra_information", "json"), col("audience"),
+    col("recipients", kind="json"), col("createdAt", "created_at"),
+    col("processedAt", "processed_at"), col("processedBy", "processed_by"), col("remarks"),
+    col("expiresAt", "expires_at"), col("accessExpiresAt", "access_expires_at"),
+    col("shareable", kind="bool"), col("scope"), col("cascades", kind="bool"),
+    col("requestedDuration", "requested_duration"),
+    col("requestedExpiration", "requested_expiration"),
+)
+SELECT = "id, target_type, target_id, " + ", ".join(f'"{c.name}"' for c in COLUMNS)
+OPEN_STATES = ("PENDING", "APPROVED", "GRANTED", "ERROR")
+
+
+def record(row: sqlite3.Row) -> dict[str, Any]:
+    rec = from_row(COLUMNS, row)
+    rec["id"] = str(row["id"])
+    rec["target"] = {"type": row["target_type"], "id": row["target_id"]}
+    return rec
+
+
+def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> str:
+    row = to_row(COLUMNS, rec)
+    row["target_type"] = rec["target"]["type"]
+    row["target_id"] = rec["target"]["id"]
+    row["updated_at"] = rec["createdAt"]
+    names = ", ".join(f'"{n}"' for n in row)
+    marks = ", ".join("?" for _ in row)
+    cur = conn.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", tuple(row.values()))
+    request_id = cur.lastrowid
+    conn.executemany(
+        "INSERT OR IGNORE INTO request_recipients (request_id, email) VALUES (?, ?)",
+        [(request_id, email.lower()) for email in rec["recipients"]],
+    )
+    return str(request_id)
+
+
+def get(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+    if not request_id.isdecimal() or len(request_id) > 18:
+        return None
+    row = conn.execute(f"SELECT {SELECT} FROM requests WHERE id = ?", (int(request_id),)).fetchone()
+    return None if row is None else record(row)
+
+
+def update(conn: sqlite3.Connection, request_id: str, changes: dict[str, Any], now: str) -> None:
+    row = to_row(COLUMNS, changes) | {"updated_at": now}
+    sets = ", ".join(f'"{n}" = ?' for n in row)
+    conn.execute(f"UPDATE requests SET {sets} WHERE id = ?", (*row.values(), int(request_id)))
+
+
+def count_open(conn: sqlite3.Connection, *, resource: str | None = None,
+               use_case: str | None = None) -> int:
+    column, value = ("resource", resource) if resource is not None else ("use_case", use_case)
+    marks = ", ".join("?" for _ in OPEN_STATES)
+    return conn.execute(
+        f"SELECT count(*) FROM requests WHERE {column} = ? AND state IN ({marks})",
+        (value, *OPEN_STATES),
+    ).fetchone()[0]
+
+
+def due(conn: sqlite3.Connection, now: str, limit: int) -> list[dict[str, Any]]:
+    """Requests whose pending deadline or access end has passed, oldest deadline first."""
+    rows = conn.execute(
+        f"SELECT {SELECT} FROM requests WHERE id IN ("
+        " SELECT id FROM requests WHERE state = 'PENDING' AND expires_at <= ?"
+        " UNION SELECT id FROM requests WHERE state = 'APPROVED' AND access_expires_at <= ?"
+        " UNION SELECT id FROM requests WHERE state = 'GRANTED' AND access_expires_at <= ?"
+        ") ORDER BY id LIMIT ?",
+        (now, now, now, limit),
+    ).fetchall()
+    return [record(r) for r in rows]
+
+
+def next_due(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute(
+        "SELECT min(t) FROM ("
+        " SELECT min(expires_at) AS t FROM requests WHERE state = 'PENDING'"
+        " UNION ALL SELECT min(access_expires_at) FROM requests WHERE state = 'APPROVED'"
+        " UNION ALL SELECT min(access_expires_at) FROM requests WHERE state = 'GRANTED')"
+    ).fetchone()
+    return row[0]
+
+
+def add_activity(conn: sqlite3.Connection, request_id: str, *, at: str, actor: str,
+                 from_state: str | None, to_state: str, comment: str | None,
+                 changes: dict[str, Any] | None) -> None:
+    conn.execute(
+        "INSERT INTO activity (request_id, at, actor, from_state, to_state, comment, changes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (int(request_id), at, actor, from_state, to_state, comment, dump(changes)),
+    )
+
+
+def activity(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT at, actor, from_state, to_state, comment, changes FROM activity "
+        "WHERE request_id = ? ORDER BY id",
+        (int(request_id),),
+    ).fetchall()
+    return [
+        {"at": r["at"], "actor": r["actor"], "from": r["from_state"], "to": r["to_state"],
+         "comment": r["comment"], "changes": load(r["changes"])}
+        for r in rows
+    ]

@@ -1,0 +1,108 @@
+"""The database schema and its migrations, run at start-up before the first request.
+
+`PRAGMA user_version` holds the number of migrations applied. Tables and indexes are made
+with sqlite-utils; each step is idempotent (`if_not_exists`), so a migration interrupted by a
+crash is simply run again at the next start.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _catalog_and_requests(db: sqlite_utils.Database) -> None:
+    db["policies"].create(
+        {"code": str, "name": str, "description": str, "item_types": str, "reason_format": str,
+         "extra_field": str, "approver_roles": str, "email_notifications": int, "hook": str,
+         "created_at": str, "updated_at": str},
+        pk="code", not_null={"name", "item_types", "reason_format", "approver_roles", "hook"},
+        if_not_exists=True,
+    )
+    db["policies"].create_index(["name"], unique=True, if_not_exists=True)
+    db["items"].create(
+        {"key": str, "name": str, "technical_name": str, "url": str, "summary": str,
+         "type": str, "responsibilities": str, "properties": str, "policy_code": str,
+         "created_at": str, "updated_at": str},
+        pk="key", not_null={"name", "type"},
+        foreign_keys=[("policy_code", "policies", "code")], if_not_exists=True,
+    )
+    db["items"].create_index(["policy_code"], if_not_exists=True)
+    db["use_cases"].create(
+        {"key": str, "name": str, "summary": str, "responsibilities": str, "properties": str,
+         "created_at": str, "updated_at": str},
+        pk="key", not_null={"name"}, if_not_exists=True,
+    )
+    db["requests"].create(
+        {"id": int, "requested_by": str, "target_type": str, "target_id": str, "action": str,
+         "resource": str, "policy_code": str, "state": str, "reason": str, "use_case": str,
+         "extra_information": str, "audience": str, "recipients": str, "created_at": str,
+         "processed_at": str, "processed_by": str, "remarks": str, "expires_at": str,
+         "access_expires_at": str, "shareable": int, "scope": str, "cascades": int,
+         "requested_duration": str, "requested_expiration": str, "updated_at": str},
+        pk="id",
+        not_null={"requested_by", "target_type", "target_id", "action", "resource", "state",
+                  "created_at", "expires_at"},
+        if_not_exists=True,
+    )
+    requests = db["requests"]
+    for columns in (
+        ["state", "created_at", "id"], ["requested_by", "created_at", "id"],
+        ["created_at", "id"], ["processed_at", "id"], ["expires_at", "id"],
+        ["action", "id"], ["resource", "id"], ["target_id", "id"],
+        ["state", "expires_at"], ["state", "access_expires_at"],
+    ):
+        requests.create_index(columns, if_not_exists=True)
+    # The database itself refuses a second PENDING request for one (action, resource, target).
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS requests_one_pending "
+        "ON requests (action, resource, target_type, target_id) WHERE state = 'PENDING'"
+    )
+    db["request_recipients"].create(
+        {"request_id": int, "email": str}, pk=("request_id", "email"),
+        foreign_keys=[("request_id", "requests", "id")], if_not_exists=True,
+    )
+    db["request_recipients"].create_index(["email", "request_id"], if_not_exists=True)
+    db["activity"].create(
+        {"id": int, "request_id": int, "at": str, "actor": str, "from_state": str,
+         "to_state": str, "comment": str, "changes": str},
+        pk="id", foreign_keys=[("request_id", "requests", "id")],
+        not_null={"request_id", "at", "actor", "to_state"}, if_not_exists=True,
+    )
+    db["activity"].create_index(["request_id", "id"], if_not_exists=True)
+    db["audit_events"].create(
+        {"id": int, "at": str, "actor": str, "type": str, "subject": str, "before": str,
+         "after": str},
+        pk="id", not_null={"at", "actor", "type", "subject"}, if_not_exists=True,
+    )
+    for columns in (["at", "id"], ["type", "id"], ["subject", "id"]):
+        db["audit_events"].create_index(columns, if_not_exists=True)
+    # Append-only: the database refuses to change or remove an audit event.
+    for action in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS audit_events_no_{action.lower()} "
+            f"BEFORE {action} ON audit_events "
+            "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
+        )
+
+
+MIGRATIONS: list[Migration] = [_catalog_and_requests]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this database has not had yet; return the schema version."""
+    db = sqlite_utils.Database(conn)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database has schema version {version}, newer than this gateway knows "
+            f"({len(MIGRATIONS)}): upgrade the gateway"
+        )
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        migration(db)
+        conn.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)

@@ -1,0 +1,69 @@
+"""Times as the spec writes them (RFC 3339 UTC, microseconds, `Z`) and ISO 8601 durations.
+
+Stored times use the same fixed-width text, so that text order is time order in SQLite
+indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?"
+)
+_MAX_DURATION = timedelta(days=3660)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 time with an offset; naive times are refused, not guessed."""
+    if not isinstance(text, str) or "T" not in text.upper():
+        raise ValueError("expected an RFC 3339 time such as 2026-01-01T09:00:00Z")
+    value = datetime.fromisoformat(text.replace("z", "Z"))
+    if value.tzinfo is None:
+        raise ValueError("an RFC 3339 time needs an offset or Z")
+    return value.astimezone(UTC)
+
+
+def parse_date_or_time(text: str) -> tuple[datetime, datetime | None]:
+    """A filter value: a full time (an instant) or a date (the UTC day it names).
+
+    Returns (start, end): `end` is the start of the next day for a date, None for an instant.
+    """
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = date.fromisoformat(text)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return start, start + timedelta(days=1)
+    return parse_time(text), None
+
+
+def parse_duration(text: str) -> timedelta:
+    """ISO 8601 duration in weeks, days, hours, minutes and seconds (`PT4H`, `P7D`).
+
+    Years and months are refused: their length depends on the calendar, and access that
+    ends at an ambiguous time is worse than a clear error (`P30D` says the same thing).
+    """
+    if not isinstance(text, str):
+        raise ValueError("expected an ISO 8601 duration such as PT4H or P7D")
+    match = _DURATION.fullmatch(text.strip().upper())
+    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        raise ValueError(
+            "expected an ISO 8601 duration in weeks, days, hours, minutes or seconds "
+            "such as PT4H or P7D"
+        )
+    parts = {k: float(v.replace(",", ".")) for k, v in match.groupdict().items() if v}
+    value = timedelta(**parts)
+    if value <= timedelta(0):
+        raise ValueError("the duration must be positive")
+    if value > _MAX_DURATION:
+        raise ValueError("the duration must be at most ten years")
+    return value
