@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.keys import AUTH, CONFIG
+from gateway.api.keys import AUTH, CONFIG, USER
 from gateway.config import User
 from gateway.errors import (
     BadRequest,
@@ -41,7 +41,7 @@ def error_answer(error: GatewayError) -> web.Response:
 
 
 def user_of(request: web.Request) -> User:
-    return request["user"]
+    return request[USER]
 
 
 def _reject_constant(name: str) -> Any:
@@ -68,7 +68,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Every failure leaves as the error shape of SPEC §9; never a stack trace."""
     try:
         if request.path not in PUBLIC_PATHS:
-            request["user"] = request.app[AUTH].user_for(request.headers.get("Authorization"))
+            request[USER] = request.app[AUTH].user_for(request.headers.get("Authorization"))
         return await handler(request)
     except GatewayError as exc:
         return error_answer(exc)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from gateway.access_requests import Lifecycle
     from gateway.auth import Authenticator
     from gateway.catalog_changes import CatalogChanges
-    from gateway.config import Config
+    from gateway.config import Config, User
     from gateway.scheduler import Scheduler
     from gateway.store.database import Database
 
@@ -20,4 +20,5 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 CATALOG: web.AppKey[CatalogChanges] = web.AppKey("catalog")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
+USER: web.RequestKey[User] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
