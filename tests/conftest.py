@@ -106,6 +106,12 @@ class Gateway:
                 else await response.text()
             return response.status, body
 
+    async def get(self, path: str, *, user: str = "requester") -> Any:
+        """GET that must succeed."""
+        status, body = await self.call("GET", path, user=user)
+        assert status == 200, body
+        return body
+
     async def create(self, resource: str = ORDERS, *, user: str = "requester",
                      target: str | None = None, kind: str = "user",
                      expect: int = 201, **fields: Any) -> dict[str, Any]:

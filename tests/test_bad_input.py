@@ -61,7 +61,7 @@ async def test_lone_surrogate_escape_is_refused(gw: Gateway) -> None:
 async def test_unicode_text_round_trips(gw: Gateway) -> None:
     reason = "Analyse \u202eRTL\u202c, emoji \U0001f600, CJK \u4e2d\u6587, ]]> <b>&amp;</b>"
     created = await gw.create(ORDERS, reason=reason)
-    status, got = await gw.call("GET", f"/v1/resource-access-requests/{created['id']}")
+    got = await gw.get(f"/v1/resource-access-requests/{created['id']}")
     assert got["reason"] == reason
 
 

@@ -55,7 +55,7 @@ async def test_actionable(gw: Gateway, sample: dict[str, Any]) -> None:
 async def test_all_is_for_admins_and_integrations(gw: Gateway, sample: dict[str, Any]) -> None:
     assert len(await _ids(gw, "all=true", user="integration")) == 5
     status, answer = await gw.call("GET", f"{REQ}?all=true", user="requester")
-    assert status == 403
+    assert status == 403 and answer["error"]["code"] == "forbidden"
 
 
 @pytest.mark.parametrize(("query", "expected"), [
@@ -97,7 +97,7 @@ async def test_request_id_operators(gw: Gateway, sample: dict[str, Any]) -> None
 
 
 async def test_time_filters_by_instant_and_day(gw: Gateway, sample: dict[str, Any]) -> None:
-    status, first = await gw.call("GET", f"{REQ}/{sample['a']}", user="admin")
+    first = await gw.get(f"{REQ}/{sample['a']}", user="admin")
     created = first["createdAt"]
     assert await _ids(gw, f"all=true&createdAt={created}") == [sample["a"]]
     assert await _ids(gw, f"all=true&createdAt=le:{created}") == [sample["a"]]
@@ -156,8 +156,7 @@ async def test_pagination_under_concurrent_inserts(gw: Gateway) -> None:
     cursor = None
     for _ in range(100):
         suffix = f"&cursor={cursor}" if cursor else ""
-        status, page = await gw.call("GET", f"{REQ}?all=true&limit=3&order=createdAt{suffix}",
-                                     user="admin")
+        page = await gw.get(f"{REQ}?all=true&limit=3&order=createdAt{suffix}", user="admin")
         seen += [r["id"] for r in page["items"]]
         cursor = page["nextCursor"]
         await asyncio.sleep(0)

@@ -14,14 +14,14 @@ async def test_restart_keeps_everything(start_gateway) -> None:
     approved = await first.create(ORDERS)
     await first.process(approved["id"], remarks="ok")
     pending = await first.create(PROFILE)
-    status, before = await first.call("GET", f"{REQ}?all=true", user="admin")
-    status, audit_before = await first.call("GET", "/v1/audit-events?limit=500", user="admin")
+    before = await first.get(f"{REQ}?all=true", user="admin")
+    audit_before = await first.get("/v1/audit-events?limit=500", user="admin")
     await first.client.close()
 
     second = await start_gateway()
-    status, after = await second.call("GET", f"{REQ}?all=true", user="admin")
+    after = await second.get(f"{REQ}?all=true", user="admin")
     assert after == before
-    status, audit_after = await second.call("GET", "/v1/audit-events?limit=500", user="admin")
+    audit_after = await second.get("/v1/audit-events?limit=500", user="admin")
     # The config's catalog is unchanged: the restart adds no audit event.
     assert audit_after == audit_before
     await second.process(pending["id"], "reject")
@@ -36,7 +36,7 @@ async def test_scheduler_catches_up_after_restart(start_gateway) -> None:
     await asyncio.sleep(1.2)  # the deadline passes while no gateway runs
     second = await start_gateway(requests={"pending_ttl": "PT1S"})
     for _ in range(100):
-        status, found = await second.call("GET", f"{REQ}/{created['id']}")
+        found = await second.get(f"{REQ}/{created['id']}")
         if found["state"] == "EXPIRED":
             break
         await asyncio.sleep(0.05)
