@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.access_requests import EXPIRY_BATCH, Lifecycle
 from gateway.store.database import Database
@@ -26,9 +26,17 @@ class Scheduler:
         self._database = database
         self._lifecycle = lifecycle
         self._wake = asyncio.Event()
+        self._planned: datetime | None = None  # when the next pass is due
 
     def poke(self) -> None:
         self._wake.set()
+
+    def notice(self, deadline: str | None) -> None:
+        """A deadline was stored; wake up early only if it comes before the planned pass."""
+        if deadline is None:
+            return
+        if self._planned is None or parse_time(deadline) < self._planned:
+            self._wake.set()
 
     async def run_once(self) -> datetime | None:
         count, next_due = await self._database.write(self._lifecycle.expire_due)
@@ -52,6 +60,7 @@ class Scheduler:
                 delay = MAX_SLEEP_S
                 if next_due is not None:
                     delay = min(max((next_due - utcnow()).total_seconds(), 0.0), MAX_SLEEP_S)
+            self._planned = utcnow() + timedelta(seconds=delay)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)

@@ -24,7 +24,7 @@ async def _create(request: web.Request, target_type: str) -> web.Response:
     lifecycle = request.app[LIFECYCLE]
     created = await request.app[DATABASE].write(lifecycle.create, user, target_type, target_id,
                                                 draft)
-    request.app[SCHEDULER].poke()
+    request.app[SCHEDULER].notice(created["expiresAt"])
     return answer(created, status=201)
 
 
@@ -96,7 +96,7 @@ async def process(request: web.Request) -> web.Response:
     processed = await request.app[DATABASE].write(
         lifecycle.process, user_of(request), request.match_info["id"], decision
     )
-    request.app[SCHEDULER].poke()
+    request.app[SCHEDULER].notice(processed["accessExpiresAt"])
     return answer(processed)
 
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.api.keys import AUTH, CONFIG, USER
@@ -25,12 +26,9 @@ PUBLIC_PATHS = frozenset({"/healthz"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def answer(value: Any, status: int = 200) -> web.Response:
-    return web.Response(text=_dumps(value), status=status, content_type="application/json")
+    return web.Response(body=orjson.dumps(value), status=status,
+                        content_type="application/json", charset="utf-8")
 
 
 def error_answer(error: GatewayError) -> web.Response:

@@ -1,0 +1,277 @@
+"""API benchmark (issue 2): create-request and approve against the running gateway over
+loopback, next to a baseline measured in the same run with the same `synchronous` setting.
+
+    .venv/bin/python bench/api.py [--requests 4000] [--concurrency 32] [--synchronous both]
+
+Each server runs in its own process (as in production); the load comes from this process.
+Prints requests/s and p50/p99 latency for each phase, the ratio against the baseline, and the
+latency of one listing page with --list-rows requests in the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.store import requests as request_store  # noqa: E402
+from gateway.store.schema import migrate  # noqa: E402
+from gateway.timeutil import format_time, utcnow  # noqa: E402
+
+REQUESTER = ("johndoe@acme.com", "bench-requester-token-0001")
+APPROVER = ("janesmith@acme.com", "bench-approver-token-00002")
+ADMIN = ("admin@acme.com", "bench-admin-token-0000000003")
+ITEM = "API/customer/customer-profile"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gateway_config(db: Path, port: int, synchronous: str) -> dict:
+    return {
+        "server": {"host": "127.0.0.1", "port": port},
+        "store": {"path": str(db), "synchronous": synchronous},
+        "users": [
+            {"email": REQUESTER[0], "token": REQUESTER[1]},
+            {"email": APPROVER[0], "token": APPROVER[1]},
+            {"email": ADMIN[0], "token": ADMIN[1], "admin": True},
+        ],
+        "policies": [{"code": "bench", "name": "Bench", "approverRoles": ["curator"]}],
+        "items": [{"key": ITEM, "name": "Customer Profile", "type": "dataset",
+                   "policyCode": "bench",
+                   "responsibilities": [{"label": "Curator", "code": "curator",
+                                         "userEmail": APPROVER[0]}]}],
+    }
+
+
+async def wait_ready(url: str, proc: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with session.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:  # a pipe nobody reads would fill and stall the server
+        return subprocess.Popen([sys.executable, *args], stdout=out, stderr=out, cwd=ROOT)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def load(n: int, concurrency: int,
+               call: Callable[[aiohttp.ClientSession, int], Awaitable[int]],
+               expect: int) -> dict:
+    """n calls, `concurrency` in flight; returns rate and latency percentiles."""
+    latencies: list[float] = []
+    counter = iter(range(n))
+    failures = 0
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal failures
+        for i in counter:
+            t0 = time.perf_counter()
+            status = await call(session, i)
+            latencies.append(time.perf_counter() - t0)
+            if status != expect:
+                failures += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        t0 = time.perf_counter()
+        await asyncio.gather(*[worker(session) for _ in range(concurrency)])
+        elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "rate": n / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "failures": failures,
+    }
+
+
+def body(i: int) -> dict:
+    return {"resource": ITEM, "action": f"read-{i}", "reason": "Analyse customer behaviour.",
+            "duration": "PT4H"}
+
+
+async def run_baseline(tmp: Path, synchronous: str, n: int, concurrency: int) -> dict:
+    port = free_port()
+    proc = start([str(ROOT / "bench" / "baseline_server.py"), str(tmp / f"base-{synchronous}.db"),
+                  synchronous, str(port)], tmp / "baseline.log")
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
+        url = f"http://127.0.0.1:{port}/insert"
+
+        async def call(session: aiohttp.ClientSession, i: int) -> int:
+            async with session.post(url, json=body(i)) as r:
+                await r.read()
+                return r.status
+
+        return await load(n, concurrency, call, 201)
+    finally:
+        stop(proc)
+
+
+async def run_gateway(tmp: Path, synchronous: str, n: int, concurrency: int) -> dict:
+    port = free_port()
+    config = tmp / f"gw-{synchronous}.yaml"
+    config.write_text(yaml.safe_dump(gateway_config(tmp / f"gw-{synchronous}.db", port,
+                                                    synchronous)))
+    proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
+    base = f"http://127.0.0.1:{port}"
+    ids: list[str] = [""] * n
+    try:
+        await wait_ready(f"{base}/healthz", proc)
+        create_url = f"{base}/v1/user/{REQUESTER[0]}/request-access"
+        as_requester = {"Authorization": f"Bearer {REQUESTER[1]}"}
+        as_approver = {"Authorization": f"Bearer {APPROVER[1]}"}
+
+        async def create(session: aiohttp.ClientSession, i: int) -> int:
+            async with session.post(create_url, json=body(i), headers=as_requester) as r:
+                ids[i] = (await r.json())["id"]
+                return r.status
+
+        async def approve(session: aiohttp.ClientSession, i: int) -> int:
+            url = f"{base}/v1/resource-access-requests/{ids[i]}/process"
+            async with session.post(url, json={"decision": "approve", "remarks": "ok"},
+                                    headers=as_approver) as r:
+                await r.read()
+                return r.status
+
+        created = await load(n, concurrency, create, 201)
+        approved = await load(n, concurrency, approve, 200)
+        return {"create": created, "approve": approved}
+    finally:
+        stop(proc)
+
+
+def fill(db: Path, rows: int) -> None:
+    """`rows` requests through the store's own insert, in one transaction."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    migrate(conn)
+    states = ["PENDING", "APPROVED", "REJECTED", "CANCELLED", "EXPIRED", "GRANTED"]
+    now = format_time(utcnow())
+    conn.execute("BEGIN")
+    for i in range(rows):
+        request_store.insert(conn, {
+            "requestedBy": REQUESTER[0], "target": {"type": "user", "id": f"u{i}@acme.com"},
+            "action": "read-data", "resource": f"item/{i % 1000}", "policyCode": "bench",
+            "state": states[i % len(states)], "reason": "bench", "useCase": None,
+            "extraInformation": None, "audience": "", "recipients": [APPROVER[0]],
+            "createdAt": now[:-8] + f"{i % 1_000_000:06d}Z", "processedAt": None,
+            "processedBy": None, "remarks": None, "expiresAt": now, "accessExpiresAt": None,
+            "shareable": False, "scope": None, "cascades": False,
+            "requestedDuration": None, "requestedExpiration": None,
+        })
+    conn.execute("COMMIT")
+    conn.close()
+
+
+async def run_listing(tmp: Path, rows: int, samples: int) -> dict:
+    port = free_port()
+    db = tmp / "list.db"
+    t0 = time.perf_counter()
+    fill(db, rows)
+    fill_s = time.perf_counter() - t0
+    config = tmp / "list.yaml"
+    config.write_text(yaml.safe_dump(gateway_config(db, port, "full")))
+    proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
+    base = f"http://127.0.0.1:{port}/v1/resource-access-requests"
+    headers = {"Authorization": f"Bearer {ADMIN[1]}"}
+    results = {}
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for name, query in (
+                ("state=PENDING, -createdAt", "all=true&state=PENDING&order=-createdAt&limit=50"),
+                ("own, -createdAt", "order=-createdAt&limit=50"),
+                ("actionable", "actionable=true&limit=50"),
+            ):
+                latencies = []
+                cursor = None
+                for _ in range(samples):
+                    url = f"{base}?{query}" + (f"&cursor={cursor}" if cursor else "")
+                    t0 = time.perf_counter()
+                    async with session.get(url) as r:
+                        page = await r.json()
+                        assert r.status == 200 and len(page["items"]) == 50, page
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    cursor = page["nextCursor"]
+                latencies.sort()
+                results[name] = {"p50": statistics.median(latencies),
+                                 "p99": latencies[int(len(latencies) * 0.99) - 1]}
+    finally:
+        stop(proc)
+    return {"rows": rows, "fill_s": fill_s, "queries": results}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--synchronous", choices=["full", "normal", "both"], default="both")
+    parser.add_argument("--list-rows", type=int, default=100_000)
+    parser.add_argument("--list-samples", type=int, default=200)
+    args = parser.parse_args()
+    modes = ["full", "normal"] if args.synchronous == "both" else [args.synchronous]
+    print(f"# {args.requests} calls per phase, {args.concurrency} concurrent clients, "
+          f"{os.cpu_count()} cores, loopback")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for mode in modes:
+            baseline = await run_baseline(tmp, mode, args.requests, args.concurrency)
+            gateway = await run_gateway(tmp, mode, args.requests, args.concurrency)
+            print(f"\nsynchronous={mode}")
+            print(f"{'phase':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs base':>9}{'fail':>6}")
+            rows = [("baseline insert", baseline), ("gateway create-request", gateway["create"]),
+                    ("gateway approve", gateway["approve"])]
+            for name, r in rows:
+                ratio = r["rate"] / baseline["rate"]
+                print(f"{name:<24}{r['rate']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
+                      f"{ratio:>8.0%}{r['failures']:>6}")
+        if args.list_rows:
+            listing = await run_listing(tmp, args.list_rows, args.list_samples)
+            print(f"\nlisting, {listing['rows']} requests in the store "
+                  f"(filled in {listing['fill_s']:.1f} s), one page of 50, sequential")
+            for name, r in listing["queries"].items():
+                print(f"{name:<28} p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms")
+    print(json.dumps({"ok": True}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
