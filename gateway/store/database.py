@@ -161,17 +161,21 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(future, None, exc) for _op, _args, future, _loop in batch]
-        for (future, result, error), (_op, _args, _future, loop) in zip(outcomes, batch,
-                                                                        strict=True):
-            # RuntimeError: the caller's loop is gone; the outcome is in the database anyway.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for outcome, (_op, _args, _future, loop) in zip(outcomes, batch, strict=True):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            # One wake-up per loop and batch. RuntimeError: the caller's loop is gone; the
+            # outcome is in the database anyway.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
