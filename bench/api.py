@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -186,6 +187,7 @@ def fill(db: Path, rows: int) -> None:
     migrate(conn)
     states = ["PENDING", "APPROVED", "REJECTED", "CANCELLED", "EXPIRED", "GRANTED"]
     now = format_time(utcnow())
+    later = format_time(utcnow() + timedelta(days=30))  # so that the scheduler leaves them
     conn.execute("BEGIN")
     for i in range(rows):
         request_store.insert(conn, {
@@ -194,7 +196,7 @@ def fill(db: Path, rows: int) -> None:
             "state": states[i % len(states)], "reason": "bench", "useCase": None,
             "extraInformation": None, "audience": "", "recipients": [APPROVER[0]],
             "createdAt": now[:-8] + f"{i % 1_000_000:06d}Z", "processedAt": None,
-            "processedBy": None, "remarks": None, "expiresAt": now, "accessExpiresAt": None,
+            "processedBy": None, "remarks": None, "expiresAt": later, "accessExpiresAt": None,
             "shareable": False, "scope": None, "cascades": False,
             "requestedDuration": None, "requestedExpiration": None,
         })
@@ -212,22 +214,25 @@ async def run_listing(tmp: Path, rows: int, samples: int) -> dict:
     config.write_text(yaml.safe_dump(gateway_config(db, port, "full")))
     proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
     base = f"http://127.0.0.1:{port}/v1/resource-access-requests"
-    headers = {"Authorization": f"Bearer {ADMIN[1]}"}
     results = {}
     try:
         await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
-        async with aiohttp.ClientSession(headers=headers) as session:
-            for name, query in (
-                ("state=PENDING, -createdAt", "all=true&state=PENDING&order=-createdAt&limit=50"),
-                ("own, -createdAt", "order=-createdAt&limit=50"),
-                ("actionable", "actionable=true&limit=50"),
+        async with aiohttp.ClientSession() as session:
+            for name, token, query in (
+                ("all, state=PENDING, -createdAt", ADMIN[1],
+                 "all=true&state=PENDING&order=-createdAt&limit=50"),
+                ("own (requester), -createdAt", REQUESTER[1], "order=-createdAt&limit=50"),
+                ("actionable (approver)", APPROVER[1], "actionable=true&limit=50"),
+                ("all, createdAt=ge:, order=state,-createdAt", ADMIN[1],
+                 "all=true&createdAt=ge:2000-01-01&order=state,-createdAt&limit=50"),
             ):
+                headers = {"Authorization": f"Bearer {token}"}
                 latencies = []
                 cursor = None
                 for _ in range(samples):
                     url = f"{base}?{query}" + (f"&cursor={cursor}" if cursor else "")
                     t0 = time.perf_counter()
-                    async with session.get(url) as r:
+                    async with session.get(url, headers=headers) as r:
                         page = await r.json()
                         assert r.status == 200 and len(page["items"]) == 50, page
                     latencies.append((time.perf_counter() - t0) * 1000)
