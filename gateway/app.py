@@ -10,16 +10,32 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.access_requests import Lifecycle
-from gateway.api import access_requests, audit, catalog, meta
+from gateway.api import access_requests, audit, catalog, deliveries, meta
 from gateway.api.http import errors_middleware
-from gateway.api.keys import AUTH, CATALOG, CONFIG, DATABASE, LIFECYCLE, OPENAPI, SCHEDULER
+from gateway.api.keys import (
+    AUTH,
+    CATALOG,
+    CONFIG,
+    DATABASE,
+    DISPATCHER,
+    LIFECYCLE,
+    MAIL,
+    OPENAPI,
+    SCHEDULER,
+    WEBHOOKS,
+)
 from gateway.auth import Authenticator
 from gateway.catalog_changes import ITEM, POLICY, USE_CASE, CatalogChanges
 from gateway.config import Config
+from gateway.dispatcher import Dispatcher
 from gateway.errors import ConfigError, InvalidField
+from gateway.mail_client import MailClient
+from gateway.mailhook import MailhookRenderer
+from gateway.outbox import Outbox
 from gateway.scheduler import Scheduler
 from gateway.store.database import Database
 from gateway.store.schema import migrate
+from gateway.webhook_client import WebhookClient
 
 CONFIG_ACTOR = "config"
 
@@ -47,12 +63,18 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     await asyncio.get_running_loop().run_in_executor(None, database.open, migrate)
     try:
         await database.write(upsert_configured_catalog, config, app[CATALOG])
+        await app[WEBHOOKS].start()
+        await app[DISPATCHER].start()
         task = asyncio.create_task(app[SCHEDULER].run(), name="scheduler")
         yield
+        # SIGTERM: aiohttp has stopped taking requests; drain the attempts under way.
+        await app[DISPATCHER].shutdown(config.delivery.shutdown_grace_s)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
+        await app[WEBHOOKS].close()
+        await app[MAIL].close()
         await database.close()
 
 
@@ -60,17 +82,25 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.server.max_body_bytes,
                           middlewares=[errors_middleware])
     database = Database(config.store.path, config.store.synchronous)
-    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl)
+    outbox = Outbox(config.mail, MailhookRenderer())
+    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,))
+    webhooks = WebhookClient(config.webhook, config.delivery.concurrency)
+    mail = MailClient(config.mail)
+    dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency)
     app[CONFIG] = config
     app[DATABASE] = database
     app[LIFECYCLE] = lifecycle
     app[CATALOG] = CatalogChanges(webhook=config.webhook)
     app[AUTH] = Authenticator(config.users)
-    app[SCHEDULER] = Scheduler(database, lifecycle)
+    app[SCHEDULER] = Scheduler(database, lifecycle, on_change=dispatcher.poke)
+    app[DISPATCHER] = dispatcher
+    app[WEBHOOKS] = webhooks
+    app[MAIL] = mail
     app[OPENAPI] = meta.load_openapi()
     app.cleanup_ctx.append(_lifetime)
     app.router.add_routes(meta.routes)
     app.router.add_routes(access_requests.routes)
     app.router.add_routes(audit.routes)
+    app.router.add_routes(deliveries.routes)
     catalog.add_routes(app)
     return app

@@ -1,4 +1,4 @@
-"""The command line of SPEC §8: `gateway serve`, `gateway check-config`.
+"""The command line of SPEC §8: `gateway serve`, `gateway check-config`, `gateway verify`.
 
 A configuration that cannot be used stops the program with one line naming the key, and exit
 code 2: no traceback, since the reader is an operator, not a developer.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
                             "in the audit log either way)")
     check = commands.add_parser("check-config", help="check a configuration and exit")
     check.add_argument("config", help="the YAML configuration file")
+    verify = commands.add_parser(
+        "verify", help="verify a webhook delivery's signature (the body comes on stdin)")
+    verify.add_argument("--secret-env", required=True,
+                        help="name of the environment variable holding the secret")
+    verify.add_argument("--timestamp", required=True, help="the X-TIMESTAMP header")
+    verify.add_argument("--signature", required=True, help="the X-HUB-SIGNATURE-256 header")
+    verify.add_argument("--tolerance", type=float, default=300,
+                        help="seconds of clock difference accepted (default 300)")
     return parser
 
 
@@ -81,11 +90,32 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """Exit 0 and print `valid` when the signature holds; exit 1 and say why otherwise."""
+    from gateway.signing import verify
+
+    secret = os.environ.get(args.secret_env)
+    if not secret:
+        print(f"gateway verify: environment variable {args.secret_env} is not set",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    body = sys.stdin.buffer.read()
+    if verify(secret, args.timestamp, body, args.signature, tolerance=args.tolerance):
+        print("valid")
+        return 0
+    stale = verify(secret, args.timestamp, body, args.signature, tolerance=float("inf"))
+    print("invalid: " + ("timestamp outside the tolerance" if stale else
+                         "signature does not match the body and timestamp"))
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "verify":
+            return _verify(args)
         return _check_config(args)
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway import access_requests, permissions
 from gateway.api.http import answer, read_json, user_of
-from gateway.api.keys import DATABASE, LIFECYCLE, SCHEDULER
+from gateway.api.keys import DATABASE, DISPATCHER, LIFECYCLE, SCHEDULER
 from gateway.errors import Forbidden, NotFound
 from gateway.listing import encode_cursor, parse_request_query
 from gateway.store import listing as listing_store
@@ -25,6 +25,7 @@ async def _create(request: web.Request, target_type: str) -> web.Response:
     created = await request.app[DATABASE].write(lifecycle.create, user, target_type, target_id,
                                                 draft)
     request.app[SCHEDULER].notice(created["expiresAt"])
+    request.app[DISPATCHER].poke()
     return answer(created, status=201)
 
 
@@ -56,7 +57,7 @@ async def list_requests(request: web.Request) -> web.Response:
     return answer({"items": [public(r) for r in items], "nextCursor": cursor})
 
 
-async def _visible(request: web.Request) -> dict:
+async def visible_request(request: web.Request) -> dict:
     request_id = request.match_info["id"]
     found = await request.app[DATABASE].read(request_store.get, request_id)
     if found is None:
@@ -67,7 +68,7 @@ async def _visible(request: web.Request) -> dict:
 
 @routes.get("/v1/resource-access-requests/{id}")
 async def get_request(request: web.Request) -> web.Response:
-    return answer(public(await _visible(request)))
+    return answer(public(await visible_request(request)))
 
 
 @routes.put("/v1/resource-access-requests/{id}")
@@ -86,6 +87,7 @@ async def cancel(request: web.Request) -> web.Response:
     cancelled = await request.app[DATABASE].write(
         lifecycle.cancel, user_of(request), request.match_info["id"]
     )
+    request.app[DISPATCHER].poke()
     return answer(cancelled)
 
 
@@ -97,6 +99,7 @@ async def process(request: web.Request) -> web.Response:
         lifecycle.process, user_of(request), request.match_info["id"], decision
     )
     request.app[SCHEDULER].notice(processed["accessExpiresAt"])
+    request.app[DISPATCHER].poke()
     return answer(processed)
 
 
@@ -108,11 +111,12 @@ async def fulfil(request: web.Request) -> web.Response:
     fulfilled = await request.app[DATABASE].write(
         lifecycle.fulfil, user_of(request), request.match_info["id"], report
     )
+    request.app[DISPATCHER].poke()
     return answer(fulfilled)
 
 
 @routes.get("/v1/resource-access-requests/{id}/activity")
 async def activity(request: web.Request) -> web.Response:
-    found = await _visible(request)
+    found = await visible_request(request)
     entries = await request.app[DATABASE].read(request_store.activity, found["id"])
     return answer({"items": entries})

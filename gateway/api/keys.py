@@ -11,8 +11,11 @@ if TYPE_CHECKING:
     from gateway.auth import Authenticator
     from gateway.catalog_changes import CatalogChanges
     from gateway.config import Config, User
+    from gateway.dispatcher import Dispatcher
+    from gateway.mail_client import MailClient
     from gateway.scheduler import Scheduler
     from gateway.store.database import Database
+    from gateway.webhook_client import WebhookClient
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
@@ -20,5 +23,8 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 CATALOG: web.AppKey[CatalogChanges] = web.AppKey("catalog")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+WEBHOOKS: web.AppKey[WebhookClient] = web.AppKey("webhooks")
+MAIL: web.AppKey[MailClient] = web.AppKey("mail")
 USER: web.RequestKey[User] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")

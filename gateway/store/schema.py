@@ -90,7 +90,27 @@ def _catalog_and_requests(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: list[Migration] = [_catalog_and_requests]
+def _deliveries(db: sqlite_utils.Database) -> None:
+    """The outbox (SPEC §6): one row per channel a transition triggers, written with it."""
+    db["deliveries"].create(
+        {"seq": int, "id": str, "request_id": int, "event": str, "channel": str,
+         "destination": str, "policy_code": str, "state": str, "created_at": str,
+         "attempted_at": str, "finished_at": str, "duration_ms": int, "http_status": int,
+         "smtp_code": int, "error_kind": str, "error_message": str, "response_snippet": str,
+         "payload": str, "payload_sha256": str, "meta": str, "request_headers": str,
+         "redelivery_of": str},
+        pk="seq", not_null={"id", "request_id", "event", "channel", "destination", "state",
+                            "created_at"},
+        foreign_keys=[("request_id", "requests", "id")], if_not_exists=True,
+    )
+    deliveries = db["deliveries"]
+    deliveries.create_index(["id"], unique=True, if_not_exists=True)
+    for columns in (["state", "seq"], ["request_id", "seq"], ["created_at", "seq"],
+                    ["channel", "seq"], ["event", "seq"]):
+        deliveries.create_index(columns, if_not_exists=True)
+
+
+MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,106 @@
+"""Handlers for delivery records: per request, the global list, one record, redelivery."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+
+from gateway import permissions
+from gateway.api.access_requests import visible_request
+from gateway.api.http import answer, user_of
+from gateway.api.keys import DATABASE, DISPATCHER
+from gateway.errors import Conflict, InvalidField, NotFound
+from gateway.listing import parse_limit
+from gateway.outbox import redelivery
+from gateway.store import audit
+from gateway.store import deliveries as delivery_store
+from gateway.timeutil import format_time, parse_date_or_time, utcnow
+
+routes = web.RouteTableDef()
+FILTERS = {"state": ("queued", "sending", "delivered", "failed", "interrupted"),
+           "channel": ("webhook", "email", "notification"),
+           "event": ("pending", "approved", "rejected", "cancelled", "expired", "granted",
+                     "error", "revoked")}
+PARAMS = (*FILTERS, "requestId", "since", "cursor", "limit")
+
+
+@routes.get("/v1/resource-access-requests/{id}/deliveries")
+async def request_deliveries(request: web.Request) -> web.Response:
+    found = await visible_request(request)
+    records = await request.app[DATABASE].read(delivery_store.for_request, found["id"])
+    return answer({"items": [delivery_store.public(r) for r in records]})
+
+
+@routes.get("/v1/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    permissions.check_admin(user_of(request))
+    query = request.query
+    filters: dict[str, str] = {}
+    for name in query:
+        if name not in PARAMS:
+            raise InvalidField(name, "unknown query parameter", allowed=list(PARAMS))
+    for name, allowed in FILTERS.items():
+        if name in query:
+            if query[name] not in allowed:
+                raise InvalidField(name, "expected one of " + ", ".join(allowed))
+            filters[name] = query[name]
+    if "requestId" in query:
+        if not query["requestId"].isdecimal() or len(query["requestId"]) > 18:
+            raise InvalidField("requestId", "expected a request id (digits)")
+        filters["requestId"] = query["requestId"]
+    since = None
+    if "since" in query:
+        try:
+            since = format_time(parse_date_or_time(query["since"])[0])
+        except ValueError:
+            raise InvalidField("since", "expected a date or an RFC 3339 time") from None
+    after = None
+    if "cursor" in query:
+        if not query["cursor"].isdecimal() or len(query["cursor"]) > 18:
+            raise InvalidField("cursor", "not a cursor of this listing")
+        after = int(query["cursor"])
+    limit = parse_limit(query)
+    records = await request.app[DATABASE].read(
+        delivery_store.page, filters=filters, since=since, after_seq=after, limit=limit + 1)
+    more = len(records) > limit
+    records = records[:limit]
+    cursor = str(records[-1]["seq"]) if more and records else None
+    return answer({"items": [delivery_store.public(r) for r in records], "nextCursor": cursor})
+
+
+@routes.get("/v1/deliveries/{id}")
+async def get_delivery(request: web.Request) -> web.Response:
+    permissions.check_admin(user_of(request))
+    found = await request.app[DATABASE].read(delivery_store.get, request.match_info["id"])
+    if found is None:
+        raise NotFound("no such delivery", code="delivery-not-found")
+    return answer(delivery_store.detail(found))
+
+
+def _redeliver(conn: sqlite3.Connection, actor: str, delivery_id: str) -> dict[str, Any]:
+    original = delivery_store.get(conn, delivery_id)
+    if original is None:
+        raise NotFound("no such delivery", code="delivery-not-found")
+    if original["state"] in ("queued", "sending"):
+        raise Conflict(f"the delivery is still {original['state']}", code="delivery-pending")
+    if original["payload"] is None:
+        raise Conflict("the delivery has no body to send (its rendering failed)",
+                       code="nothing-to-redeliver")
+    at = format_time(utcnow())
+    record = redelivery(conn, original, at)
+    audit.add(conn, at=at, actor=actor, type="delivery.redelivered",
+              subject=f"request:{original['requestId']}",
+              after={"delivery": record["id"], "redeliveryOf": original["id"]})
+    return delivery_store.public(record)
+
+
+@routes.post("/v1/deliveries/{id}/redeliver")
+async def redeliver(request: web.Request) -> web.Response:
+    user = user_of(request)
+    permissions.check_admin(user)
+    created = await request.app[DATABASE].write(_redeliver, user.email,
+                                                request.match_info["id"])
+    request.app[DISPATCHER].poke()
+    return answer(created, status=201)

@@ -1,0 +1,150 @@
+"""The dispatcher (SPEC §6): one attempt per delivery record, in order per destination.
+
+Records of one request to one destination form a lane, attempted one after another in the
+order of their transitions, so that a receiver never sees `Approved` before `Pending`; lanes
+run in parallel, at most `delivery.concurrency` attempts at a time. Each attempt is claimed
+(`sending`, committed) before it starts, so a crash can leave a record `sending` but never send
+it twice: at the next start such records become `interrupted`. There is no automatic retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+
+from gateway.mail_client import MailClient
+from gateway.outcome import Outcome
+from gateway.store import catalog
+from gateway.store import deliveries as delivery_store
+from gateway.store.database import Database
+from gateway.timeutil import format_time, utcnow
+from gateway.webhook_client import WebhookClient
+
+log = logging.getLogger("gateway.dispatcher")
+FETCH = 1000
+
+
+class Dispatcher:
+    def __init__(self, database: Database, webhooks: WebhookClient, mail: MailClient,
+                 concurrency: int) -> None:
+        self._db = database
+        self._webhooks = webhooks
+        self._mail = mail
+        self._slots = asyncio.Semaphore(concurrency)
+        self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
+        self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._last_seq = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        """Mark what a previous process left mid-attempt, then send what is queued."""
+        interrupted = await self._db.write(delivery_store.interrupt_sending,
+                                           format_time(utcnow()))
+        if interrupted:
+            log.warning("%d deliveries were interrupted by a stop; they are not retried",
+                        interrupted)
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
+        self.poke()
+        return interrupted
+
+    def poke(self) -> None:
+        """New records may be queued (after a commit): look for them."""
+        self._wake.set()
+
+    @property
+    def busy(self) -> int:
+        return len(self._lane_tasks)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                records = await self._db.read(delivery_store.queued_after, self._last_seq, FETCH)
+            except Exception:
+                log.exception("could not read queued deliveries; trying again")
+                await asyncio.sleep(1)
+                self._wake.set()
+                continue
+            for record in records:
+                self._last_seq = record["seq"]
+                self._enqueue(record)
+            if len(records) == FETCH:
+                self._wake.set()
+
+    def _enqueue(self, record: dict[str, Any]) -> None:
+        key = (record["requestId"], record["channel"], record["destination"])
+        self._lanes.setdefault(key, deque()).append(record)
+        if key not in self._lane_tasks:
+            self._lane_tasks[key] = asyncio.create_task(self._drain(key))
+
+    async def _drain(self, key: tuple[str, str, str]) -> None:
+        lane = self._lanes[key]
+        try:
+            while lane:
+                async with self._slots:
+                    await self._attempt(lane[0])
+                lane.popleft()
+        finally:
+            del self._lanes[key]
+            del self._lane_tasks[key]
+
+    async def _attempt(self, record: dict[str, Any]) -> None:
+        claimed = await self._db.write(delivery_store.mark_sending, record["id"],
+                                       format_time(utcnow()))
+        if not claimed:
+            return
+        try:
+            outcome = await self._send(record)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug of ours: record it, never crash the dispatcher
+            log.exception("delivery %s failed unexpectedly", record["id"])
+            now = format_time(utcnow())
+            outcome = Outcome(state="failed", attempted_at=now, finished_at=now, duration_ms=0,
+                              error_kind="internal", error_message=type(exc).__name__)
+        await self._db.write(delivery_store.finish, record["id"], outcome)
+
+    async def _send(self, record: dict[str, Any]) -> Outcome:
+        meta = record["meta"] or {}
+        if record["channel"] == "webhook":
+            policy = await self._db.read(catalog.get, catalog.POLICIES, record["policyCode"])
+            secret = (policy or {}).get("hook", {}).get("secret")
+            if not secret:
+                now = format_time(utcnow())
+                return Outcome(state="failed", attempted_at=now, finished_at=now,
+                               duration_ms=0, error_kind="no-secret",
+                               error_message="the policy has no webhook secret any more")
+            return await self._webhooks.send(
+                url=record["destination"], body=record["payload"].encode("utf-8"),
+                secret=secret, delivery_id=record["id"], event=record["event"])
+        return await self._mail.send(
+            to=record["destination"], subject=meta.get("subject", ""),
+            body=record["payload"], delivery_id=record["id"],
+            request_key=meta.get("requestKey", record["requestId"]),
+            status=meta.get("status", record["event"].capitalize()))
+
+    async def shutdown(self, grace_s: float) -> int:
+        """Stop taking records; give attempts under way `grace_s`; mark the rest interrupted.
+
+        Records still queued stay queued: they were never attempted, and the next start
+        sends them.
+        """
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for lane in self._lanes.values():  # finish the current attempt of each lane only
+            while len(lane) > 1:
+                lane.pop()
+        tasks = list(self._lane_tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return await self._db.write(delivery_store.interrupt_sending, format_time(utcnow()))

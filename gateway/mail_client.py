@@ -1,0 +1,119 @@
+"""SMTP deliveries through aiosmtplib, over a small pool of reused connections.
+
+Why a pool: a new connection per message halves the rate. A pooled connection idle for a while
+is checked with NOOP before use, so that a server that dropped it does not turn into a failed
+delivery; once MAIL FROM is sent, the attempt is the delivery's one attempt, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any
+
+import aiosmtplib
+
+from gateway.config import MailConfig
+from gateway.mail_message import build_message
+from gateway.outcome import Outcome
+from gateway.timeutil import format_time, utcnow
+
+IDLE_CHECK_S = 5.0
+
+
+class MailClient:
+    def __init__(self, config: MailConfig, pool_size: int = 4) -> None:
+        self._config = config
+        self._slots = asyncio.Semaphore(pool_size)
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self.domain = config.sender.rpartition("@")[2] or "gateway.invalid"
+
+    async def close(self) -> None:
+        while self._idle:
+            smtp, _ = self._idle.pop()
+            with contextlib.suppress(Exception):
+                await smtp.quit(timeout=2)
+            smtp.close()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        cfg = self._config
+        smtp = aiosmtplib.SMTP(
+            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout_s,
+            use_tls=cfg.security == "tls", start_tls=cfg.security == "starttls",
+        )
+        await smtp.connect()
+        if cfg.username:
+            password = os.environ.get(cfg.password_env or "", "")
+            await smtp.login(cfg.username, password)
+        return smtp
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if not smtp.is_connected:
+                continue
+            if time.monotonic() - since < IDLE_CHECK_S:
+                return smtp
+            try:
+                await smtp.noop()
+                return smtp
+            except (aiosmtplib.SMTPException, OSError):
+                smtp.close()
+        return await self._connect()
+
+    async def send(self, *, to: str, subject: str, body: str, delivery_id: str,
+                   request_key: str, status: str,
+                   extra_headers: dict[str, str] | None = None) -> Outcome:
+        """Exactly one attempt; every failure is an Outcome, never an exception."""
+        started = time.perf_counter()
+        attempted_at = format_time(utcnow())
+        shown: dict[str, Any] = {}
+
+        def done(state: str, **fields: Any) -> Outcome:
+            return Outcome(state=state, attempted_at=attempted_at,
+                           finished_at=format_time(utcnow()),
+                           duration_ms=round((time.perf_counter() - started) * 1000),
+                           request_headers=shown, **fields)
+
+        async with self._slots:
+            try:
+                smtp = await self._connection()
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                return done("failed", smtp_code=exc.code, error_kind="smtp-auth",
+                            error_message=exc.message[:500])
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+                return done("failed", error_kind="timeout", error_message=str(exc)[:500])
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                return done("failed", error_kind="smtp-connect",
+                            error_message=(str(exc) or type(exc).__name__)[:500])
+            eightbit = smtp.supports_extension("8bitmime")
+            message, headers = build_message(
+                sender=self._config.sender, to=to, subject=subject, body=body,
+                message_id=f"<{delivery_id}@{self.domain}>", request_key=request_key,
+                status=status, eightbit=eightbit, extra_headers=extra_headers,
+            )
+            shown.update(headers)
+            options = ["BODY=8BITMIME"] if headers["Content-Transfer-Encoding"] == "8bit" else []
+            try:
+                await smtp.mail(self._config.sender, options=options)
+                await smtp.rcpt(to)
+                reply = await smtp.data(message)
+            except aiosmtplib.SMTPResponseException as exc:
+                # A refusal (sender, recipient, data): the connection itself is still usable.
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                    await smtp.rset()
+                    self._idle.append((smtp, time.monotonic()))
+                return done("failed", smtp_code=exc.code, error_kind="smtp-rejected",
+                            error_message=exc.message[:500])
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+                smtp.close()
+                return done("failed", error_kind="timeout", error_message=str(exc)[:500])
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                smtp.close()
+                return done("failed", error_kind="smtp-connect",
+                            error_message=(str(exc) or type(exc).__name__)[:500])
+            self._idle.append((smtp, time.monotonic()))
+            return done("delivered", smtp_code=reply.code,
+                        response_snippet=reply.message[:1024])

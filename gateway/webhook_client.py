@@ -1,0 +1,159 @@
+"""One webhook POST per delivery (SPEC §4, §6): signed, no redirects, bounded in time and in
+what it reads, and never to a forbidden address unless the configuration allows it.
+
+The address check runs in the resolver, on the addresses the connection will actually use, so
+a name that resolves to a public address when the policy is written and to 127.0.0.1 when the
+delivery is made (DNS rebinding) is still refused. IP literals skip resolution and are checked
+before connecting.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from gateway import __version__
+from gateway.config import WebhookConfig
+from gateway.destinations import is_forbidden_address
+from gateway.outcome import SNIPPET_BYTES, Outcome, snippet
+from gateway.signing import sign
+from gateway.timeutil import format_time, utcnow
+
+USER_AGENT = f"access-request-gateway/{__version__}"
+
+
+class BlockedDestination(OSError):
+    """The destination resolves to an address the configuration does not allow."""
+
+
+class GuardedResolver(AbstractResolver):
+    def __init__(self, allow_private: bool) -> None:
+        self._inner = DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if not self._allow_private:
+            for result in results:
+                if is_forbidden_address(result["host"]):
+                    raise BlockedDestination(
+                        f"{host} resolves to {result['host']}, a loopback, private or "
+                        "link-local address (webhook.allow_private_networks is off)")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _kind(exc: BaseException) -> str:
+    cause = getattr(exc, "os_error", None)
+    if isinstance(exc, BlockedDestination) or isinstance(cause, BlockedDestination):
+        return "blocked-destination"
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError
+                  | aiohttp.ClientOSError):
+        return "disconnected"
+    return "connect"
+
+
+def _message(exc: BaseException) -> str:
+    cause = getattr(exc, "os_error", None)
+    if isinstance(cause, BlockedDestination):
+        return str(cause)
+    text = str(exc) or type(exc).__name__
+    return text[:500]
+
+
+class WebhookClient:
+    """One shared aiohttp session for every webhook delivery."""
+
+    def __init__(self, config: WebhookConfig, concurrency: int) -> None:
+        self._config = config
+        self._concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self._config.allow_private_networks),
+            limit=self._concurrency, ttl_dns_cache=10,
+        )
+        timeout = aiohttp.ClientTimeout(total=self._config.timeout_s,
+                                        sock_connect=self._config.timeout_s)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                              trust_env=False, auto_decompress=False)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _refusal(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not self._config.allow_http:
+            return "http:// destinations are off (webhook.allow_http)"
+        if parts.scheme not in ("http", "https"):
+            return f"unsupported scheme {parts.scheme!r}"
+        host = parts.hostname or ""
+        if not self._config.allow_private_networks and is_forbidden_address(host):
+            return f"{host} is a loopback, private or link-local address " \
+                   "(webhook.allow_private_networks is off)"
+        return None
+
+    async def send(self, *, url: str, body: bytes, secret: str, delivery_id: str,
+                   event: str) -> Outcome:
+        """Exactly one attempt; every failure is an Outcome, never an exception."""
+        assert self._session is not None, "webhook client not started"
+        started = time.perf_counter()
+        attempted_at = format_time(utcnow())
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-TIMESTAMP": timestamp,
+            "X-HUB-SIGNATURE-256": sign(secret, timestamp, body),
+            "X-DELIVERY-ID": delivery_id,
+            "X-EVENT": f"access-request.{event}",
+            "User-Agent": USER_AGENT,
+        }
+        shown = {k: v for k, v in headers.items() if k != "X-HUB-SIGNATURE-256"}
+
+        def done(state: str, **fields: Any) -> Outcome:
+            return Outcome(state=state, attempted_at=attempted_at,
+                           finished_at=format_time(utcnow()),
+                           duration_ms=round((time.perf_counter() - started) * 1000),
+                           request_headers=shown, **fields)
+
+        refusal = self._refusal(url)
+        if refusal:
+            return done("failed", error_kind="blocked-destination", error_message=refusal)
+        try:
+            async with self._session.post(url, data=body, headers=headers,
+                                          allow_redirects=False) as response:
+                raw = b""
+                while len(raw) < SNIPPET_BYTES:
+                    chunk = await response.content.read(SNIPPET_BYTES - len(raw))
+                    if not chunk:
+                        break
+                    raw += chunk
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return done("failed", error_kind=_kind(exc), error_message=_message(exc))
+        text = snippet(raw)
+        if 200 <= status < 300:
+            return done("delivered", http_status=status, response_snippet=text)
+        kind = "redirect" if 300 <= status < 400 else "http-status"
+        return done("failed", http_status=status, response_snippet=text, error_kind=kind,
+                    error_message=f"the receiver answered {status}")
