@@ -163,3 +163,49 @@ async def start_gateway(db_path: Path) -> AsyncIterator[Callable[..., Any]]:
 @pytest.fixture
 async def gw(start_gateway: Callable[..., Any]) -> Gateway:
     return await start_gateway()
+
+
+# --- hooks: real receivers on loopback ---------------------------------------------------
+
+HOOK_SECRET = "t\u00e9st-s\u00ebcret-" + "\u00df" * 40
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Any]:
+    from tests.peers import Receiver
+
+    peer = Receiver(secret=HOOK_SECRET)
+    await peer.start()
+    yield peer
+    await peer.stop()
+
+
+@pytest.fixture
+def mail_sink() -> Any:
+    from tests.peers import MailSink, start_smtp
+
+    sink = MailSink()
+    controller = start_smtp(sink)
+    sink.port = controller.port  # type: ignore[attr-defined]
+    yield sink
+    controller.stop()
+
+
+def hooked_sections(receiver: Any, mail_sink: Any, *, path: str = "/ok",
+                    statuses: list[str] | None = None, timeout_s: float = 2.0,
+                    **extra: Any) -> dict[str, Any]:
+    """Config sections: free-policy posts webhooks to `receiver`, uc-policy mails `mail_sink`."""
+    catalog = copy.deepcopy(CATALOG)
+    hook_statuses = statuses or ["pending", "approved", "rejected"]
+    catalog["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url(path),
+                                      "secret": HOOK_SECRET, "statuses": hook_statuses}
+    catalog["policies"][1]["hook"] = {"type": "email", "email": "tickets@acme.com",
+                                      "statuses": hook_statuses}
+    return {
+        **catalog,
+        "webhook": {"timeout_s": timeout_s, "allow_http": True, "allow_private_networks": True},
+        "mail": {"host": "127.0.0.1", "port": mail_sink.port, "timeout_s": 5,
+                 "subject_prefix": "[Gateway]", "from": "gateway@acme.com"},
+        "delivery": {"concurrency": 8, "shutdown_grace_s": 2},
+        **extra,
+    }
