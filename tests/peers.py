@@ -100,6 +100,7 @@ class MailSink:
     def __init__(self) -> None:
         self.messages: list[tuple[Envelope, Message]] = []
         self.refuse: set[str] = set()
+        self.peers: list[Any] = []  # the client address of each message: one per connection
 
     async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -111,6 +112,7 @@ class MailSink:
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         self.messages.append((envelope, message_from_bytes(raw)))
+        self.peers.append(session.peer)
         return "250 Message accepted"
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
