@@ -20,10 +20,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# Express for the Node.js receiver test; without npm (or the registry) that test skips.
+tests/node/node_modules/.installed: tests/node/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (npm install --prefix tests/node --no-audit --no-fund --silent && touch $@) \
+	  || echo "npm install failed: the Node.js receiver test will be skipped"; \
+	else echo "npm not found: the Node.js receiver test will be skipped"; fi
+
 serve: $(VENV)/.installed
 	$(BIN)/gateway serve --config $(CONFIG)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test tests/node/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

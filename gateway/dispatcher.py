@@ -147,4 +147,8 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        return await self._db.write(delivery_store.interrupt_sending, format_time(utcnow()))
+        try:
+            return await self._db.write(delivery_store.interrupt_sending, format_time(utcnow()))
+        except Exception:  # the next start marks them instead
+            log.exception("could not mark interrupted deliveries at shutdown")
+            return 0

@@ -49,6 +49,7 @@ async def test_audit_log_is_append_only(gw: Gateway, db_path: Path) -> None:
         conn.execute("UPDATE audit_events SET actor = 'mallory'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM audit_events")
+    conn.rollback()  # leave the file to the gateway
 
 
 async def test_every_listing_field_has_an_index(gw: Gateway, db_path: Path) -> None:
