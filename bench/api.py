@@ -14,14 +14,11 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +27,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import free_port, load, start, stop, wait_ready  # noqa: E402
 
 from gateway.store import requests as request_store  # noqa: E402
 from gateway.store.schema import migrate  # noqa: E402
@@ -39,12 +39,6 @@ REQUESTER = ("johndoe@acme.com", "bench-requester-token-0001")
 APPROVER = ("janesmith@acme.com", "bench-approver-token-00002")
 ADMIN = ("admin@acme.com", "bench-admin-token-0000000003")
 ITEM = "API/customer/customer-profile"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gateway_config(db: Path, port: int, synchronous: str) -> dict:
@@ -61,65 +55,6 @@ def gateway_config(db: Path, port: int, synchronous: str) -> dict:
                    "policyCode": "bench",
                    "responsibilities": [{"label": "Curator", "code": "curator",
                                          "userEmail": APPROVER[0]}]}],
-    }
-
-
-async def wait_ready(url: str, proc: subprocess.Popen) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                async with session.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
-def start(args: list[str], log: Path) -> subprocess.Popen:
-    with log.open("ab") as out:  # a pipe nobody reads would fill and stall the server
-        return subprocess.Popen([sys.executable, *args], stdout=out, stderr=out, cwd=ROOT)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-async def load(n: int, concurrency: int,
-               call: Callable[[aiohttp.ClientSession, int], Awaitable[int]],
-               expect: int) -> dict:
-    """n calls, `concurrency` in flight; returns rate and latency percentiles."""
-    latencies: list[float] = []
-    counter = iter(range(n))
-    failures = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal failures
-        for i in counter:
-            t0 = time.perf_counter()
-            status = await call(session, i)
-            latencies.append(time.perf_counter() - t0)
-            if status != expect:
-                failures += 1
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        t0 = time.perf_counter()
-        await asyncio.gather(*[worker(session) for _ in range(concurrency)])
-        elapsed = time.perf_counter() - t0
-    latencies.sort()
-    return {
-        "rate": n / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "failures": failures,
     }
 
 

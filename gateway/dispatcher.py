@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.webhook_client import WebhookClient
 
 log = logging.getLogger("gateway.dispatcher")
 FETCH = 1000
+SECRET_TTL_S = 1.0
 
 
 class Dispatcher:
@@ -39,6 +41,7 @@ class Dispatcher:
         self._last_seq = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._secrets: dict[str, tuple[str | None, float]] = {}
 
     async def start(self) -> int:
         """Mark what a previous process left mid-attempt, then send what is queued."""
@@ -109,11 +112,22 @@ class Dispatcher:
                               error_kind="internal", error_message=type(exc).__name__)
         await self._db.write(delivery_store.finish, record["id"], outcome)
 
+    async def _secret(self, policy_code: str) -> str | None:
+        """The policy's current secret, read at most once a second per policy: a rotated
+        secret signs deliveries within a second, without a database read per delivery."""
+        cached = self._secrets.get(policy_code)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < SECRET_TTL_S:
+            return cached[0]
+        policy = await self._db.read(catalog.get, catalog.POLICIES, policy_code)
+        secret = (policy or {}).get("hook", {}).get("secret")
+        self._secrets[policy_code] = (secret, now)
+        return secret
+
     async def _send(self, record: dict[str, Any]) -> Outcome:
         meta = record["meta"] or {}
         if record["channel"] == "webhook":
-            policy = await self._db.read(catalog.get, catalog.POLICIES, record["policyCode"])
-            secret = (policy or {}).get("hook", {}).get("secret")
+            secret = await self._secret(record["policyCode"])
             if not secret:
                 now = format_time(utcnow())
                 return Outcome(state="failed", attempted_at=now, finished_at=now,

@@ -1,0 +1,248 @@
+"""Delivery benchmark (issue 3): approvals against a local receiver, deliveries per second and
+the latency from the approval's transition to the receiver's arrival, next to a baseline
+measured in the same run at the same concurrency: a bare loop of signed aiohttp POSTs (and, for
+mailhooks, a bare loop of aiosmtplib sends over reused connections).
+
+    .venv/bin/python bench/delivery.py [--approvals 2000] [--synchronous both] [--channels both]
+
+The gateway, the receivers and this client each run in their own process. Latency is measured
+from the transition time the payload carries (taken just before the commit) to the arrival, so
+it slightly over-counts the commit-to-arrival time. Peak RSS is the gateway's VmHWM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import aiosmtplib
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from api import ADMIN, APPROVER, ITEM, REQUESTER, gateway_config  # noqa: E402
+from common import free_port, load, peak_rss_mb, percentile, start, stop, wait_ready  # noqa: E402
+
+from gateway.mail_message import build_message  # noqa: E402
+from gateway.outbox import redelivery  # noqa: E402
+from gateway.signing import sign  # noqa: E402
+from gateway.store import deliveries as delivery_store  # noqa: E402
+from gateway.timeutil import format_time, utcnow  # noqa: E402
+
+CONCURRENCY = 64
+SECRET = "bench-webhook-secret"
+BODY = (b'{"webhookVersion":"1.0","requesterEmail":"johndoe@acme.com","status":"Approved",'
+        + b'"padding":"' + b"x" * 1500 + b'"}')
+
+
+async def stats(peers: str) -> dict:
+    async with aiohttp.ClientSession() as session, session.get(f"{peers}/stats") as r:
+        return await r.json()
+
+
+async def reset(peers: str) -> None:
+    async with aiohttp.ClientSession() as session, session.post(f"{peers}/reset") as r:
+        await r.read()
+
+
+async def wait_arrivals(peers: str, channel: str, count: int, timeout: float = 120) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = (await stats(peers))[channel]
+        if len(got) >= count or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.05)
+
+
+async def webhook_baseline(url: str, n: int) -> float:
+    async def call(session: aiohttp.ClientSession, i: int) -> int:
+        stamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-TIMESTAMP": stamp,
+                   "X-HUB-SIGNATURE-256": sign(SECRET, stamp, BODY),
+                   "X-DELIVERY-ID": f"base-{i}"}
+        async with session.post(url, data=BODY, headers=headers) as r:
+            await r.read()
+            return r.status
+
+    return (await load(n, CONCURRENCY, call, 200))["rate"]
+
+
+async def mail_baseline(port: int, n: int, connections: int = 4) -> float:
+    body = "<dataAccessRequest>" + "x" * 3000 + "</dataAccessRequest>"
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+        await smtp.connect()
+        for i in counter:
+            message, _ = build_message(sender="gateway@acme.com", to="tickets@acme.com",
+                                       subject="[Bench] mail", body=body,
+                                       message_id=f"<base-{i}@acme.com>", request_key=str(i),
+                                       status="Approved", eightbit=True)
+            await smtp.sendmail("gateway@acme.com", ["tickets@acme.com"], message)
+        await smtp.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(connections)])
+    return n / (time.perf_counter() - started)
+
+
+async def create_requests(base: str, first: int, n: int) -> list[str]:
+    ids: list[str] = [""] * n
+    url = f"{base}/v1/user/{REQUESTER[0]}/request-access"
+    headers = {"Authorization": f"Bearer {REQUESTER[1]}"}
+
+    async def call(session: aiohttp.ClientSession, i: int) -> int:
+        body = {"resource": ITEM, "action": f"read-{first + i}", "reason": "bench"}
+        async with session.post(url, json=body, headers=headers) as r:
+            ids[i] = (await r.json())["id"]
+            return r.status
+
+    result = await load(n, 32, call, 201)
+    assert result["failures"] == 0, result
+    return ids
+
+
+async def approve(session: aiohttp.ClientSession, base: str, request_id: str) -> int:
+    async with session.post(f"{base}/v1/resource-access-requests/{request_id}/process",
+                            json={"decision": "approve"},
+                            headers={"Authorization": f"Bearer {APPROVER[1]}"}) as r:
+        await r.read()
+        return r.status
+
+
+async def drain(tmp: Path, config: Path, db: str, peers: str, channel: str, n: int,
+                base: str) -> float:
+    """The dispatcher alone: start the gateway on a file holding `n` queued deliveries, one
+    per request (manual redeliveries of the burst's records), and time how fast they arrive."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    originals = delivery_store.page(conn, filters={"state": "delivered"}, since=None,
+                                    after_seq=None, limit=n)
+    now = format_time(utcnow())
+    conn.execute("BEGIN")
+    for original in originals:
+        redelivery(conn, original, now)
+    conn.execute("COMMIT")
+    conn.close()
+    await reset(peers)
+    proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
+    try:
+        arrived = await wait_arrivals(peers, channel, n)
+    finally:
+        stop(proc)
+    times = sorted(a for a, _ in arrived)
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port: int,
+                      smtp_port: int, n: int, steady_rate: float) -> dict:
+    port = free_port()
+    config = gateway_config(tmp / f"deliv-{mode}-{channel}.db", port, mode)
+    hook = ({"type": "webhook", "url": f"http://127.0.0.1:{http_port}/hook", "secret": SECRET}
+            if channel == "webhook" else {"type": "email", "email": "tickets@acme.com"})
+    config["policies"][0]["hook"] = {**hook, "statuses": ["approved"]}
+    config["webhook"] = {"timeout_s": 10, "allow_http": True, "allow_private_networks": True}
+    config["mail"] = {"host": "127.0.0.1", "port": smtp_port, "from": "gateway@acme.com"}
+    config["delivery"] = {"concurrency": CONCURRENCY}
+    path = tmp / f"deliv-{mode}-{channel}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = start(["-m", "gateway", "serve", "--config", str(path)], tmp / "gateway.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(f"{base}/healthz", proc)
+        ids = await create_requests(base, 0, n)
+        await reset(peers)
+        started = time.time()
+
+        async def call(session: aiohttp.ClientSession, i: int) -> int:
+            return await approve(session, base, ids[i])
+
+        approvals = await load(n, CONCURRENCY, call, 200)
+        arrived = await wait_arrivals(peers, channel, n)
+        burst_rate = len(arrived) / (max(a for a, _ in arrived) - started)
+        # Steady load: `steady_rate` approvals per second, latency transition -> arrival.
+        steady_ids = await create_requests(base, n, n)
+        await reset(peers)
+        async with aiohttp.ClientSession() as session:
+            t0 = time.monotonic()
+            tasks = []
+            for i, request_id in enumerate(steady_ids):
+                delay = t0 + i / steady_rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(approve(session, base, request_id)))
+            await asyncio.gather(*tasks)
+        arrived = await wait_arrivals(peers, channel, n)
+        latencies = [(a - s) * 1000 for a, s in arrived]
+        rss_mb = peak_rss_mb(proc.pid)
+        async with aiohttp.ClientSession() as session, session.get(
+            f"{base}/v1/deliveries?state=failed&limit=1",
+            headers={"Authorization": f"Bearer {ADMIN[1]}"},
+        ) as r:
+            failed = len((await r.json())["items"])
+        stop(proc)
+        drain_rate = await drain(tmp, path, config["store"]["path"], peers, channel, n, base)
+        proc = start(["-m", "gateway", "serve", "--config", str(path)], tmp / "gateway.log")
+        return {
+            "approvals_per_s": approvals["rate"], "deliveries_per_s": burst_rate,
+            "drain_per_s": drain_rate, "rss_mb": rss_mb,
+            "arrived": len(arrived), "p50": statistics.median(latencies),
+            "p99": percentile(latencies, 0.99), "failed": failed,
+        }
+    finally:
+        stop(proc)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--approvals", type=int, default=2000)
+    parser.add_argument("--steady-rate", type=float, default=200.0)
+    parser.add_argument("--synchronous", choices=["full", "normal", "both"], default="both")
+    parser.add_argument("--channels", choices=["webhook", "email", "both"], default="both")
+    args = parser.parse_args()
+    modes = ["full", "normal"] if args.synchronous == "both" else [args.synchronous]
+    channels = ["webhook", "email"] if args.channels == "both" else [args.channels]
+    n = args.approvals
+    print(f"# {n} approvals per phase, {CONCURRENCY} in flight, steady phase at "
+          f"{args.steady_rate:.0f} approvals/s, loopback")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        http_port, smtp_port = free_port(), free_port()
+        peers_proc = start([str(ROOT / "bench" / "peers.py"), str(http_port), str(smtp_port)],
+                           tmp / "peers.log")
+        peers = f"http://127.0.0.1:{http_port}"
+        try:
+            await wait_ready(f"{peers}/healthz", peers_proc)
+            baselines = {}
+            if "webhook" in channels:
+                baselines["webhook"] = await webhook_baseline(f"{peers}/hook", n)
+            if "email" in channels:
+                baselines["email"] = await mail_baseline(smtp_port, n)
+            print(f"\n{'channel':<9}{'sync':<8}{'e2e/s':>7}{'drain/s':>9}{'vs base':>9}"
+                  f"{'approv/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'RSS MB':>8}{'failed':>8}")
+            for channel in channels:
+                print(f"{channel:<9}{'base':<8}{'':>7}{baselines[channel]:>9.0f}{'100%':>9}")
+                for mode in modes:
+                    r = await run_gateway(tmp, mode, channel, peers, http_port, smtp_port, n,
+                                          args.steady_rate)
+                    ratio = r["drain_per_s"] / baselines[channel]
+                    print(f"{channel:<9}{mode:<8}{r['deliveries_per_s']:>7.0f}"
+                          f"{r['drain_per_s']:>9.0f}{ratio:>8.0%} "
+                          f"{r['approvals_per_s']:>9.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
+                          f"{r['rss_mb']:>8.0f}{r['failed']:>8}")
+        finally:
+            stop(peers_proc)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
