@@ -141,6 +141,33 @@ def parse_limit(params: Any) -> int:
     return int(raw)
 
 
+def check_params(params: Any, allowed: tuple[str, ...]) -> None:
+    """Unknown query parameters are a 400: a typo must not silently widen a listing."""
+    for name in params:
+        if name not in allowed:
+            raise InvalidField(name, "unknown query parameter", allowed=list(allowed))
+
+
+def parse_since(params: Any) -> str | None:
+    """`since`: a date (its midnight UTC) or an RFC 3339 time, as stored text."""
+    if "since" not in params:
+        return None
+    try:
+        return format_time(parse_date_or_time(params["since"])[0])
+    except ValueError:
+        raise InvalidField("since", "expected a date or an RFC 3339 time") from None
+
+
+def parse_id_cursor(params: Any) -> int | None:
+    """The cursor of listings ordered by an increasing integer id."""
+    if "cursor" not in params:
+        return None
+    raw = params["cursor"]
+    if not raw.isdecimal() or len(raw) > 18:
+        raise InvalidField("cursor", "not a cursor of this listing")
+    return int(raw)
+
+
 def parse_request_query(params: Any) -> RequestQuery:
     """`params` is a multidict of query parameters (aiohttp's `request.query`)."""
     query = RequestQuery()

@@ -7,6 +7,7 @@ import ssl
 import subprocess
 from email.header import decode_header, make_header
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -128,13 +129,18 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_starttls_with_a_self_signed_certificate(start_gateway, receiver, tmp_path,
-                                                       monkeypatch) -> None:
+def _starttls_sink(tmp_path: Path) -> tuple[MailSink, Any, Path]:
+    """An SMTP server that requires STARTTLS, with a certificate made for the test."""
     cert, key = _self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     sink = MailSink()
-    controller = start_smtp(sink, tls_context=context, require_starttls=True)
+    return sink, start_smtp(sink, tls_context=context, require_starttls=True), cert
+
+
+async def test_starttls_with_a_self_signed_certificate(start_gateway, receiver, tmp_path,
+                                                       monkeypatch) -> None:
+    sink, controller, cert = _starttls_sink(tmp_path)
     try:
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the gateway trusts the test's CA
         sink.port = controller.port  # type: ignore[attr-defined]
@@ -151,11 +157,7 @@ async def test_starttls_with_a_self_signed_certificate(start_gateway, receiver, 
 
 
 async def test_untrusted_certificate_is_a_failure(start_gateway, receiver, tmp_path) -> None:
-    cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    sink = MailSink()
-    controller = start_smtp(sink, tls_context=context, require_starttls=True)
+    sink, controller, _ = _starttls_sink(tmp_path)
     try:
         sink.port = controller.port  # type: ignore[attr-defined]
         sections = hooked_sections(receiver, sink)

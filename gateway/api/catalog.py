@@ -9,8 +9,7 @@ from gateway.api.http import answer, read_json, user_of
 from gateway.api.keys import CATALOG, DATABASE
 from gateway.catalog import check_policy_link
 from gateway.catalog_changes import ITEM, KINDS, POLICY, USE_CASE, Kind, public
-from gateway.errors import InvalidField
-from gateway.listing import parse_limit
+from gateway.listing import check_params, parse_limit
 from gateway.store import catalog as catalog_store
 
 routes = web.RouteTableDef()
@@ -29,9 +28,7 @@ def _key(request: web.Request) -> str:
 
 async def list_entries(request: web.Request) -> web.Response:
     kind = _kind(request)
-    for name in request.query:
-        if name not in ("limit", "cursor"):
-            raise InvalidField(name, "unknown query parameter", allowed=["cursor", "limit"])
+    check_params(request.query, ("cursor", "limit"))
     limit = parse_limit(request.query)
     after = request.query.get("cursor")
     rows = await request.app[DATABASE].read(catalog_store.page, kind.table, after=after,

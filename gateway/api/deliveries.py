@@ -12,11 +12,11 @@ from gateway.api.access_requests import visible_request
 from gateway.api.http import answer, user_of
 from gateway.api.keys import DATABASE, DISPATCHER
 from gateway.errors import Conflict, InvalidField, NotFound
-from gateway.listing import parse_limit
+from gateway.listing import check_params, parse_id_cursor, parse_limit, parse_since
 from gateway.outbox import redelivery
 from gateway.store import audit
 from gateway.store import deliveries as delivery_store
-from gateway.timeutil import format_time, parse_date_or_time, utcnow
+from gateway.timeutil import format_time, utcnow
 
 routes = web.RouteTableDef()
 FILTERS = {"state": ("queued", "sending", "delivered", "failed", "interrupted"),
@@ -38,9 +38,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     permissions.check_admin(user_of(request))
     query = request.query
     filters: dict[str, str] = {}
-    for name in query:
-        if name not in PARAMS:
-            raise InvalidField(name, "unknown query parameter", allowed=list(PARAMS))
+    check_params(query, PARAMS)
     for name, allowed in FILTERS.items():
         if name in query:
             if query[name] not in allowed:
@@ -50,17 +48,8 @@ async def list_deliveries(request: web.Request) -> web.Response:
         if not query["requestId"].isdecimal() or len(query["requestId"]) > 18:
             raise InvalidField("requestId", "expected a request id (digits)")
         filters["requestId"] = query["requestId"]
-    since = None
-    if "since" in query:
-        try:
-            since = format_time(parse_date_or_time(query["since"])[0])
-        except ValueError:
-            raise InvalidField("since", "expected a date or an RFC 3339 time") from None
-    after = None
-    if "cursor" in query:
-        if not query["cursor"].isdecimal() or len(query["cursor"]) > 18:
-            raise InvalidField("cursor", "not a cursor of this listing")
-        after = int(query["cursor"])
+    since = parse_since(query)
+    after = parse_id_cursor(query)
     limit = parse_limit(query)
     records = await request.app[DATABASE].read(
         delivery_store.page, filters=filters, since=since, after_seq=after, limit=limit + 1)
