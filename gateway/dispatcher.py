@@ -112,9 +112,13 @@ class Dispatcher:
                               error_kind="internal", error_message=type(exc).__name__)
         await self._db.write(delivery_store.finish, record["id"], outcome)
 
+    def forget_secrets(self) -> None:
+        """A policy changed: the next delivery reads its secret again."""
+        self._secrets.clear()
+
     async def _secret(self, policy_code: str) -> str | None:
-        """The policy's current secret, read at most once a second per policy: a rotated
-        secret signs deliveries within a second, without a database read per delivery."""
+        """The policy's secret, read at most once a second per policy rather than once per
+        delivery; the API clears the cache when a policy changes."""
         cached = self._secrets.get(policy_code)
         now = time.monotonic()
         if cached is not None and now - cached[1] < SECRET_TTL_S:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway import permissions
 from gateway.api.http import answer, read_json, user_of
-from gateway.api.keys import CATALOG, DATABASE
+from gateway.api.keys import CATALOG, DATABASE, DISPATCHER
 from gateway.catalog import check_policy_link
 from gateway.catalog_changes import ITEM, KINDS, POLICY, USE_CASE, Kind, public
 from gateway.listing import check_params, parse_limit
@@ -62,6 +62,8 @@ async def replace_entry(request: web.Request) -> web.Response:
     changes = request.app[CATALOG]
     replaced = await request.app[DATABASE].write(changes.replace, _kind(request), user.email,
                                                  _key(request), body)
+    if _kind(request) is POLICY:
+        request.app[DISPATCHER].forget_secrets()
     return answer(replaced)
 
 
@@ -70,6 +72,8 @@ async def delete_entry(request: web.Request) -> web.Response:
     permissions.check_admin(user)
     changes = request.app[CATALOG]
     await request.app[DATABASE].write(changes.delete, _kind(request), user.email, _key(request))
+    if _kind(request) is POLICY:
+        request.app[DISPATCHER].forget_secrets()
     return web.Response(status=204)
 
 
