@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import permissions, transitions
@@ -149,10 +149,19 @@ def _reason_rules(conn: sqlite3.Connection, policy: dict[str, Any],
     return {"code": extra_field, "values": draft["extraValues"]}
 
 
+NOTICE_BEFORE = timedelta(hours=1)
+Expiring = Callable[[sqlite3.Connection, dict[str, Any], str], None]
+
+
+def _no_notice(conn: sqlite3.Connection, request: dict[str, Any], at: str) -> None:
+    """Without an outbox (no hooks wired), an ending access needs no notice."""
+
+
 @dataclass
 class Lifecycle:
     pending_ttl: timedelta
     listeners: Sequence[Listener] = field(default_factory=tuple)
+    expiring: Expiring = _no_notice  # records the "access ends in one hour" notice
 
     def _load(self, conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
         request = request_store.get(conn, request_id)
@@ -270,9 +279,25 @@ class Lifecycle:
                                   listeners=self.listeners)
         return public(after)
 
+    def _notices(self, conn: sqlite3.Connection, now: datetime) -> int:
+        """Record each "access ends in one hour" notice once; the stored mark survives
+        restarts. Access granted for an hour or less gets none: the approval said it all."""
+        at = format_time(now)
+        due = request_store.expiry_notices_due(conn, format_time(now + NOTICE_BEFORE),
+                                               EXPIRY_BATCH)
+        for request in due:
+            request_store.update(conn, request["id"], {"expiryNoticeAt": at}, at)
+            start = parse_time(request["processedAt"] or request["createdAt"])
+            if parse_time(request["accessExpiresAt"]) - start > NOTICE_BEFORE:
+                self.expiring(conn, request, at)
+        return len(due)
+
     def expire_due(self, conn: sqlite3.Connection) -> tuple[int, str | None]:
-        """Expire pending requests and revoke ended access; return (count, next due time)."""
-        now = format_time(utcnow())
+        """Expire pending requests, revoke ended access, record one-hour notices; return
+        (count, next due time)."""
+        moment = utcnow()
+        now = format_time(moment)
+        noticed = self._notices(conn, moment)
         due = request_store.due(conn, now, EXPIRY_BATCH)
         for request in due:
             if request["state"] == "PENDING":
@@ -282,4 +307,8 @@ class Lifecycle:
             else:
                 transitions.apply(conn, request, "REVOKED", actor=SYSTEM, at=now,
                                   comment="access period ended", listeners=self.listeners)
-        return len(due), request_store.next_due(conn)
+        upcoming = [t for t in (request_store.next_due(conn),) if t is not None]
+        notice = request_store.next_notice_due(conn)
+        if notice is not None:
+            upcoming.append(format_time(parse_time(notice) - NOTICE_BEFORE))
+        return max(len(due), noticed), min(upcoming) if upcoming else None

@@ -31,6 +31,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.errors import ConfigError, InvalidField
 from gateway.mail_client import MailClient
 from gateway.mailhook import MailhookRenderer
+from gateway.notifications import NotificationRenderer
 from gateway.outbox import Outbox
 from gateway.scheduler import Scheduler
 from gateway.store.database import Database
@@ -82,8 +83,11 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.server.max_body_bytes,
                           middlewares=[errors_middleware])
     database = Database(config.store.path, config.store.synchronous)
-    outbox = Outbox(config.mail, MailhookRenderer())
-    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,))
+    outbox = Outbox(config.mail, MailhookRenderer(),
+                    NotificationRenderer(config.mail.subject_prefix),
+                    users=[u.email for u in config.users])
+    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,),
+                          expiring=outbox.expiring)
     webhooks = WebhookClient(config.webhook, config.delivery.concurrency)
     mail = MailClient(config.mail)
     dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency)

@@ -16,6 +16,8 @@ import time
 from collections import deque
 from typing import Any
 
+import orjson
+
 from gateway.mail_client import MailClient
 from gateway.outcome import Outcome
 from gateway.store import catalog
@@ -140,11 +142,18 @@ class Dispatcher:
             return await self._webhooks.send(
                 url=record["destination"], body=record["payload"].encode("utf-8"),
                 secret=secret, delivery_id=record["id"], event=record["event"])
+        thread = {}
+        if meta.get("inReplyTo"):
+            thread = {"In-Reply-To": meta["inReplyTo"], "References": meta["inReplyTo"]}
+        body, html = record["payload"], None
+        if record["channel"] == "notification":
+            content = orjson.loads(body)
+            body, html = content["text"], content["html"]
         return await self._mail.send(
             to=record["destination"], subject=meta.get("subject", ""),
-            body=record["payload"], delivery_id=record["id"],
+            body=body, html=html, delivery_id=record["id"],
             request_key=meta.get("requestKey", record["requestId"]),
-            status=meta.get("status", record["event"].capitalize()))
+            status=meta.get("status", record["event"].capitalize()), extra_headers=thread)
 
     async def shutdown(self, grace_s: float) -> int:
         """Stop taking records; give attempts under way `grace_s`; mark the rest interrupted.

@@ -16,7 +16,7 @@ from typing import Any
 import aiosmtplib
 
 from gateway.config import MailConfig
-from gateway.mail_message import build_message
+from gateway.mail_message import build_message, message_id
 from gateway.outcome import Outcome
 from gateway.timeutil import format_time, utcnow
 
@@ -28,7 +28,6 @@ class MailClient:
         self._config = config
         self._slots = asyncio.Semaphore(pool_size)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
-        self.domain = config.sender.rpartition("@")[2] or "gateway.invalid"
 
     async def close(self) -> None:
         while self._idle:
@@ -65,7 +64,8 @@ class MailClient:
 
     async def send(self, *, to: str, subject: str, body: str, delivery_id: str,
                    request_key: str, status: str,
-                   extra_headers: dict[str, str] | None = None) -> Outcome:
+                   extra_headers: dict[str, str] | None = None,
+                   html: str | None = None) -> Outcome:
         """Exactly one attempt; every failure is an Outcome, never an exception."""
         started = time.perf_counter()
         attempted_at = format_time(utcnow())
@@ -91,11 +91,12 @@ class MailClient:
             eightbit = smtp.supports_extension("8bitmime")
             message, headers = build_message(
                 sender=self._config.sender, to=to, subject=subject, body=body,
-                message_id=f"<{delivery_id}@{self.domain}>", request_key=request_key,
-                status=status, eightbit=eightbit, extra_headers=extra_headers,
+                message_id=message_id(delivery_id, self._config.sender),
+                request_key=request_key, status=status, eightbit=eightbit,
+                extra_headers=extra_headers, html=html,
             )
             shown.update(headers)
-            options = ["BODY=8BITMIME"] if headers["Content-Transfer-Encoding"] == "8bit" else []
+            options = ["BODY=8BITMIME"] if eightbit and not message.isascii() else []
             try:
                 await smtp.mail(self._config.sender, options=options)
                 await smtp.rcpt(to)

@@ -10,6 +10,7 @@ RFC 2047 encoded words.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from email.header import Header
 from email.utils import formatdate
@@ -42,11 +43,39 @@ def _body(text: str, eightbit: bool) -> tuple[str, bytes]:
     return "base64", raw
 
 
+def message_id(delivery_id: str, sender: str) -> str:
+    """Every mail's Message-ID comes from its delivery id: unique, and known before sending,
+    so that later mails of the same request can refer to the first one."""
+    domain = sender.rpartition("@")[2] or "gateway.invalid"
+    return f"<{delivery_id}@{header_text(domain)}>"
+
+
+def _part(content_type: str, text: str, eightbit: bool) -> bytes:
+    encoding, payload = _body(text, eightbit)
+    return (f"Content-Type: {content_type}; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii") + payload
+
+
 def build_message(*, sender: str, to: str, subject: str, body: str, message_id: str,
                   request_key: str, status: str, eightbit: bool,
-                  extra_headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
-    """The message's bytes, and its headers as sent (for the delivery record)."""
-    encoding, payload = _body(body, eightbit)
+                  extra_headers: dict[str, str] | None = None,
+                  html: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """The message's bytes, and its headers as sent (for the delivery record).
+
+    With `html`, a multipart/alternative message: the plain text first, then the HTML.
+    """
+    if html is None:
+        encoding, payload = _body(body, eightbit)
+        content = {"Content-Type": "text/plain; charset=utf-8",
+                   "Content-Transfer-Encoding": encoding}
+    else:
+        boundary = "=_" + hashlib.sha256((message_id + body).encode()).hexdigest()[:32]
+        payload = b"".join([
+            f"--{boundary}\r\n".encode(), _part("text/plain", body, eightbit),
+            f"\r\n--{boundary}\r\n".encode(), _part("text/html", html, eightbit),
+            f"\r\n--{boundary}--\r\n".encode(),
+        ])
+        content = {"Content-Type": f'multipart/alternative; boundary="{boundary}"'}
     headers = {
         "From": header_text(sender),
         "To": header_text(to),
@@ -58,8 +87,7 @@ def build_message(*, sender: str, to: str, subject: str, body: str, message_id: 
         "X-Access-Request-Status": header_text(status),
         **{k: header_text(v) for k, v in (extra_headers or {}).items()},
         "MIME-Version": "1.0",
-        "Content-Type": "text/plain; charset=utf-8",
-        "Content-Transfer-Encoding": encoding,
+        **content,
     }
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return head.encode("ascii") + b"\r\n" + payload, headers

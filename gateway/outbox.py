@@ -1,10 +1,15 @@
-"""The outbox (SPEC §6): a transition listener that writes one delivery record per channel the
-transition triggers, inside the transition's own transaction.
+"""The outbox (SPEC §6, §7): a transition listener that writes one delivery record per channel
+and per person the transition concerns, inside the transition's own transaction.
 
-The payload is rendered here, once, so that the record holds exactly what will be sent (and a
+Payloads are rendered here, once, so that a record holds exactly what will be sent (and a
 redelivery sends the same body). A mailhook that cannot be rendered valid is recorded `failed`
 with kind `render` and never sent. The item's *current* policy decides: an item whose policy
 was removed causes no deliveries.
+
+Every mail about one request, mailhooks and notifications alike, belongs to one thread: the
+Message-ID of the request's first mail is stored with the request, and each later mail refers
+to it (In-Reply-To, References), so that a ticketing tool appends to the ticket it opened and a
+mail client shows one conversation.
 """
 
 from __future__ import annotations
@@ -12,14 +17,20 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from gateway.config import MailConfig
 from gateway.hook_payload import HookContext
-from gateway.mail_message import header_text
+from gateway.mail_message import header_text, message_id
 from gateway.mailhook import MailhookRenderer, RenderError
+from gateway.notifications import NotificationRenderer, addressees, kind_of, known_addresses
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
+from gateway.store import requests as request_store
+from gateway.transitions import public
 from gateway.webhook_body import render_webhook
 
 
@@ -31,13 +42,20 @@ def mail_subject(prefix: str, item_name: str) -> str:
     return header_text(f"{prefix} Data Access Request on Item {item_name}")
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 class Outbox:
-    def __init__(self, mail: MailConfig, renderer: MailhookRenderer) -> None:
+    def __init__(self, mail: MailConfig, renderer: MailhookRenderer,
+                 notifier: NotificationRenderer, users: Iterable[str]) -> None:
         self._mail = mail
         self._renderer = renderer
+        self._notifier = notifier
+        self._users = tuple(users)
 
     def __call__(self, conn: sqlite3.Connection, before: dict[str, Any] | None,
-                 after: dict[str, Any], at: str) -> None:
+                 after: dict[str, Any], at: str, actor: str) -> None:
         event = after["state"].lower()
         item = catalog.get(conn, catalog.ITEMS, after["resource"])
         if item is None or item["policyCode"] is None:
@@ -45,34 +63,89 @@ class Outbox:
         policy = catalog.get(conn, catalog.POLICIES, item["policyCode"])
         if policy is None:
             return
-        hook = policy["hook"]
-        if hook["type"] == "none" or event not in hook["statuses"]:
-            return
         use_case = None
         if after["useCase"]:
             use_case = catalog.get(conn, catalog.USE_CASES, after["useCase"])
-        ctx = HookContext(request=after, item=item, use_case=use_case,
-                          extra_field=policy["extraField"], event=event, timestamp=at)
-        record: dict[str, Any] = {
-            "id": new_delivery_id(), "requestId": after["id"], "event": event,
-            "policyCode": policy["code"], "state": "queued", "createdAt": at,
-        }
+        records = []
+        hook = policy["hook"]
+        if hook["type"] != "none" and event in hook["statuses"]:
+            ctx = HookContext(request=after, item=item, use_case=use_case,
+                              extra_field=policy["extraField"], event=event, timestamp=at)
+            records.append(self._hook_record(hook, ctx))
+        kind = kind_of(before, after)
+        if policy["emailNotifications"] and kind is not None:
+            records += self._notifications(kind, event, after, item, use_case, at, actor)
+        self._write(conn, after, records)
+
+    def expiring(self, conn: sqlite3.Connection, request: dict[str, Any], at: str) -> None:
+        """The "access ends in one hour" notice, for a request whose policy asks for mails."""
+        item = catalog.get(conn, catalog.ITEMS, request["resource"])
+        policy = catalog.get(conn, catalog.POLICIES, item["policyCode"]) \
+            if item and item["policyCode"] else None
+        if item is None or policy is None or not policy["emailNotifications"]:
+            return
+        records = self._notifications("expiring", request["state"].lower(), request, item, None,
+                                      at, "system")
+        self._write(conn, request, records)
+
+    def _base(self, request: dict[str, Any], event: str, policy_code: str | None,
+              at: str) -> dict[str, Any]:
+        return {"id": new_delivery_id(), "requestId": request["id"], "event": event,
+                "policyCode": policy_code, "state": "queued", "createdAt": at}
+
+    def _hook_record(self, hook: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+        record = self._base(ctx.request, ctx.event, ctx.request["policyCode"], ctx.timestamp)
         if hook["type"] == "webhook":
             body = render_webhook(ctx).decode("utf-8")
             record.update(channel="webhook", destination=hook["url"], payload=body,
-                          meta={"event": event})
+                          payloadSha256=_sha256(body), meta={"event": ctx.event})
+            return record
+        record.update(channel="email", destination=hook["email"], meta={
+            "subject": mail_subject(self._mail.subject_prefix, ctx.item["name"]),
+            "status": ctx.status, "requestKey": ctx.request["id"]})
+        try:
+            document = self._renderer.render(ctx)
+        except RenderError as exc:
+            record.update(state="failed", finishedAt=ctx.timestamp, payload=None,
+                          error={"kind": "render", "message": str(exc)[:500]})
         else:
-            record.update(channel="email", destination=hook["email"], meta={
-                "subject": mail_subject(self._mail.subject_prefix, item["name"]),
-                "status": ctx.status, "requestKey": after["id"]})
-            try:
-                record["payload"] = self._renderer.render(ctx)
-            except RenderError as exc:
-                record.update(state="failed", finishedAt=at, payload=None,
-                              error={"kind": "render", "message": str(exc)[:500]})
-        if record.get("payload") is not None:
-            record["payloadSha256"] = hashlib.sha256(record["payload"].encode()).hexdigest()
-        delivery_store.insert(conn, record)
+            record.update(payload=document, payloadSha256=_sha256(document))
+        return record
+
+    def _notifications(self, kind: str, event: str, request: dict[str, Any],
+                       item: dict[str, Any], use_case: dict[str, Any] | None, at: str,
+                       actor: str) -> list[dict[str, Any]]:
+        known = known_addresses(self._users, item, use_case)
+        people = addressees(kind, request, actor, known)
+        if not people:
+            return []
+        content = self._notifier.render(kind, public(request), item)
+        payload = orjson.dumps(content).decode("utf-8")
+        records = []
+        for email in people:
+            record = self._base(request, event, request["policyCode"], at)
+            record.update(channel="notification", destination=email, payload=payload,
+                          payloadSha256=_sha256(payload),
+                          meta={"subject": content["subject"], "kind": kind,
+                                "status": request["state"].capitalize(),
+                                "requestKey": request["id"]})
+            records.append(record)
+        return records
+
+    def _write(self, conn: sqlite3.Connection, request: dict[str, Any],
+               records: list[dict[str, Any]]) -> None:
+        root = request.get("mailThread")
+        for record in records:
+            if record["channel"] in ("email", "notification") and record.get("payload"):
+                own = message_id(record["id"], self._mail.sender)
+                if root is None:
+                    root = own
+                    request_store.update(conn, request["id"], {"mailThread": root},
+                                         record["createdAt"])
+                    request["mailThread"] = root
+                else:
+                    record["meta"]["inReplyTo"] = root
+            delivery_store.insert(conn, record)
 
 
 def redelivery(conn: sqlite3.Connection, original: dict[str, Any], at: str) -> dict[str, Any]:

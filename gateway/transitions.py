@@ -21,8 +21,8 @@ ALLOWED = {
     ("ERROR", "GRANTED"), ("APPROVED", "REVOKED"), ("GRANTED", "REVOKED"),
 }
 
-# listener(conn, before, after, at): runs inside the transition's transaction.
-Listener = Callable[[sqlite3.Connection, dict[str, Any] | None, dict[str, Any], str], None]
+# listener(conn, before, after, at, actor): runs inside the transition's transaction.
+Listener = Callable[[sqlite3.Connection, dict[str, Any] | None, dict[str, Any], str, str], None]
 
 
 PUBLIC_FIELDS = (
@@ -53,7 +53,7 @@ def record_created(conn: sqlite3.Connection, request: dict[str, Any], *, actor: 
     audit.add(conn, at=at, actor=actor, type="request.created",
               subject=f"request:{request['id']}", after=public(request))
     for listener in listeners:
-        listener(conn, None, request, at)
+        listener(conn, None, request, at, actor)
 
 
 def apply(conn: sqlite3.Connection, request: dict[str, Any], to_state: str, *, actor: str,
@@ -70,5 +70,5 @@ def apply(conn: sqlite3.Connection, request: dict[str, Any], to_state: str, *, a
     audit.add(conn, at=at, actor=actor, type=f"request.{to_state.lower()}",
               subject=f"request:{request['id']}", before=public(request), after=public(after))
     for listener in listeners:
-        listener(conn, request, after, at)
+        listener(conn, request, after, at, actor)
     return after

@@ -17,6 +17,7 @@ COLUMNS = (
     col("shareable", kind="bool"), col("scope"), col("cascades", kind="bool"),
     col("requestedDuration", "requested_duration"),
     col("requestedExpiration", "requested_expiration"),
+    col("mailThread", "mail_thread"), col("expiryNoticeAt", "expiry_notice_at"),
 )
 SELECT = "id, target_type, target_id, " + ", ".join(f'"{c.name}"' for c in COLUMNS)
 OPEN_STATES = ("PENDING", "APPROVED", "GRANTED", "ERROR")
@@ -79,6 +80,26 @@ def due(conn: sqlite3.Connection, now: str, limit: int) -> list[dict[str, Any]]:
         (now, now, now, limit),
     ).fetchall()
     return [record(r) for r in rows]
+
+
+def expiry_notices_due(conn: sqlite3.Connection, horizon: str,
+                       limit: int) -> list[dict[str, Any]]:
+    """Approved or granted requests whose access ends before `horizon`, not yet noticed."""
+    rows = conn.execute(
+        f"SELECT {SELECT} FROM requests WHERE state IN ('APPROVED', 'GRANTED') "
+        "AND access_expires_at <= ? AND expiry_notice_at IS NULL ORDER BY id LIMIT ?",
+        (horizon, limit),
+    ).fetchall()
+    return [record(r) for r in rows]
+
+
+def next_notice_due(conn: sqlite3.Connection) -> str | None:
+    """The earliest access end whose one-hour notice is still to be recorded."""
+    row = conn.execute(
+        "SELECT min(access_expires_at) FROM requests WHERE state IN ('APPROVED', 'GRANTED') "
+        "AND expiry_notice_at IS NULL"
+    ).fetchone()
+    return row[0]
 
 
 def next_due(conn: sqlite3.Connection) -> str | None:

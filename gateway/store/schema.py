@@ -110,7 +110,16 @@ def _deliveries(db: sqlite_utils.Database) -> None:
         deliveries.create_index(columns, if_not_exists=True)
 
 
-MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries]
+def _mail_threads_and_notices(db: sqlite_utils.Database) -> None:
+    """Per request: the Message-ID that roots its mail thread, and when the "access ends in
+    one hour" notice was recorded (so that it is sent once, even across restarts)."""
+    columns = db["requests"].columns_dict
+    for name in ("mail_thread", "expiry_notice_at"):
+        if name not in columns:
+            db["requests"].add_column(name, str)
+
+
+MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
