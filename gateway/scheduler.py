@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from gateway.access_requests import EXPIRY_BATCH, Lifecycle
+from gateway.access_requests import EXPIRY_BATCH, NOTICE_BEFORE, Lifecycle
 from gateway.store.database import Database
 from gateway.timeutil import parse_time, utcnow
 
@@ -35,10 +35,11 @@ class Scheduler:
         self._wake.set()
 
     def notice(self, deadline: str | None) -> None:
-        """A deadline was stored; wake up early only if it comes before the planned pass."""
+        """A deadline was stored; wake up early only if it, or the one-hour notice before
+        it, comes before the planned pass (an early pass is harmless)."""
         if deadline is None:
             return
-        if self._planned is None or parse_time(deadline) < self._planned:
+        if self._planned is None or parse_time(deadline) - NOTICE_BEFORE < self._planned:
             self._wake.set()
 
     async def run_once(self) -> datetime | None:

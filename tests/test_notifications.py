@@ -1,0 +1,202 @@
+"""Human notifications and mail threading (SPEC §7), through a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from email.header import decode_header, make_header
+from email.message import Message
+from typing import Any
+
+from tests.conftest import CHURN, EMAILS, ORDERS, PROFILE, Gateway, hooked_sections
+
+REQ = "/v1/resource-access-requests"
+
+
+def notified(receiver: Any, mail_sink: Any, **extra: Any) -> dict[str, Any]:
+    """Both policies send notifications; uc-policy also sends its mailhook to tickets@."""
+    sections = hooked_sections(receiver, mail_sink, **extra)
+    for policy in sections["policies"]:
+        policy["emailNotifications"] = True
+    sections["policies"][0]["hook"] = {"type": "none"}
+    return sections
+
+
+def subject(message: Message) -> str:
+    return str(make_header(decode_header(message["Subject"])))
+
+
+def mails(mail_sink: Any, request_id: str) -> list[tuple[list[str], Message]]:
+    return [(env.rcpt_tos, msg) for env, msg in mail_sink.messages
+            if msg["X-Access-Request-Key"] == request_id]
+
+
+def parts(message: Message) -> dict[str, str]:
+    assert message.get_content_type() == "multipart/alternative"
+    found = {}
+    for part in message.get_payload():
+        assert part.get_content_charset() == "utf-8"
+        found[part.get_content_type()] = part.get_payload(decode=True).decode("utf-8")
+    assert list(found) == ["text/plain", "text/html"]
+    return found
+
+
+async def settle(gw: Gateway) -> None:
+    """Wait until no delivery is queued or sending."""
+    for _ in range(200):
+        page = await gw.get("/v1/deliveries?limit=500", user="admin")
+        if all(d["state"] not in ("queued", "sending") for d in page["items"]):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("deliveries did not settle")
+
+
+async def test_each_event_reaches_the_right_people(start_gateway, receiver, mail_sink) -> None:
+    gw = await start_gateway(**notified(receiver, mail_sink))
+    created = await gw.create(ORDERS)
+    await settle(gw)
+    [(to, message)] = mails(mail_sink, created["id"])
+    assert to == [EMAILS["approver"]]
+    assert subject(message) == f"[Gateway] Access requested: read-data on Orders (#{created['id']})"
+    text = parts(message)["text/plain"]
+    assert EMAILS["requester"] in text and "Monthly revenue report." in text
+    assert f"/v1/resource-access-requests/{created['id']}/process" in text
+    assert f"Decide by:    {created['expiresAt']} (UTC)" in text
+    await gw.process(created["id"], remarks="Go ahead", duration="PT4H")
+    await settle(gw)
+    [_, (to, message)] = mails(mail_sink, created["id"])
+    assert to == [EMAILS["requester"]]  # the approver is not told that they approved
+    assert subject(message).startswith("[Gateway] Approved: read-data on Orders")
+    text = parts(message)["text/plain"]
+    approved = await gw.get(f"{REQ}/{created['id']}")
+    assert "Go ahead" in text and EMAILS["approver"] in text
+    assert f"Access ends:  {approved['accessExpiresAt']} (UTC)" in text
+
+    rejected = await gw.create(ORDERS, action="write-data")
+    await gw.process(rejected["id"], "reject", remarks="Not now")
+    cancelled = await gw.create(ORDERS, action="delete-data")
+    await gw.call("DELETE", f"{REQ}/{cancelled['id']}")
+    await settle(gw)
+    assert [(to, subject(m).split(":")[0]) for to, m in mails(mail_sink, rejected["id"])] == [
+        ([EMAILS["approver"]], "[Gateway] Access requested"),
+        ([EMAILS["requester"]], "[Gateway] Rejected")]
+    assert [(to, subject(m).split(":")[0]) for to, m in mails(mail_sink, cancelled["id"])] == [
+        ([EMAILS["approver"]], "[Gateway] Access requested"),
+        ([EMAILS["approver"]], "[Gateway] Cancelled")]
+
+
+async def test_granted_and_fulfilment_errors_mail_nobody(start_gateway, receiver,
+                                                        mail_sink) -> None:
+    gw = await start_gateway(**notified(receiver, mail_sink))
+    created = await gw.create(ORDERS)
+    await gw.process(created["id"])
+    await gw.call("POST", f"{REQ}/{created['id']}/fulfillment", user="integration",
+                  json={"status": "granted"})
+    await settle(gw)
+    assert len(mails(mail_sink, created["id"])) == 2  # submitted, approved
+
+
+async def test_expired_and_revoked_tell_the_requester(start_gateway, receiver,
+                                                      mail_sink) -> None:
+    gw = await start_gateway(**notified(receiver, mail_sink, requests={"pending_ttl": "PT1S"}))
+    expiring = await gw.create(ORDERS)
+    granted = await gw.create(ORDERS, action="write-data", duration="PT1S")
+    await gw.process(granted["id"])
+    for _ in range(100):
+        states = {(await gw.get(f"{REQ}/{r['id']}"))["state"] for r in (expiring, granted)}
+        if states == {"EXPIRED", "REVOKED"}:
+            break
+        await asyncio.sleep(0.05)
+    await settle(gw)
+    [_, (to, message)] = mails(mail_sink, expiring["id"])
+    assert to == [EMAILS["requester"]] and subject(message).startswith("[Gateway] Expired")
+    last = mails(mail_sink, granted["id"])
+    assert [subject(m).split(":")[0] for _, m in last] == [
+        "[Gateway] Access requested", "[Gateway] Approved", "[Gateway] Access ended"]
+    assert last[-1][0] == [EMAILS["requester"]]
+
+
+async def test_one_thread_per_request(start_gateway, receiver, mail_sink) -> None:
+    gw = await start_gateway(**notified(receiver, mail_sink))
+    first = await gw.create(PROFILE)  # mailhook to tickets@ + notifications
+    await gw.process(first["id"], user="owner")
+    second = await gw.create(PROFILE, action="write-data")
+    await settle(gw)
+    thread = mails(mail_sink, first["id"])
+    # submitted: mailhook + approver + owner; approved: mailhook + requester
+    assert len(thread) == 5
+    # Lanes to different people run in parallel, so arrival order varies: the root is the
+    # request's first mail, the mailhook to the ticketing tool, and only it has no reply-to.
+    roots = [(to, m) for to, m in thread if m["In-Reply-To"] is None]
+    assert len(roots) == 1 and roots[0][0] == ["tickets@acme.com"]
+    assert roots[0][1].get_content_type() == "text/plain"  # the XML mailhook
+    root = roots[0][1]["Message-ID"]
+    for _, message in thread:
+        if message is not roots[0][1]:
+            assert message["In-Reply-To"] == root and message["References"] == root
+    assert len({m["Message-ID"] for _, m in thread}) == 5
+    other = mails(mail_sink, second["id"])
+    [other_root] = [m["Message-ID"] for _, m in other if m["In-Reply-To"] is None]
+    assert other_root != root
+    assert all(m["In-Reply-To"] in (None, other_root) for _, m in other)
+    recipients = sorted(to[0] for to, _ in thread)
+    assert recipients == sorted(["tickets@acme.com", "tickets@acme.com", EMAILS["approver"],
+                                 EMAILS["owner"], EMAILS["requester"]])
+
+
+async def test_expiring_notice_is_sent_once_across_restarts(start_gateway, receiver,
+                                                           mail_sink) -> None:
+    sections = notified(receiver, mail_sink)
+    gw = await start_gateway(**copy.deepcopy(sections))
+    created = await gw.create(ORDERS, duration="PT1H0.5S")  # the notice falls due at once
+    await gw.process(created["id"])
+    for _ in range(100):
+        if len(mails(mail_sink, created["id"])) == 3:
+            break
+        await asyncio.sleep(0.05)
+    await settle(gw)
+    notice = mails(mail_sink, created["id"])[-1]
+    assert notice[0] == [EMAILS["requester"]]
+    assert subject(notice[1]).startswith("[Gateway] Access ends in one hour")
+    await gw.client.close()
+    again = await start_gateway(**copy.deepcopy(sections))
+    await asyncio.sleep(0.5)
+    await settle(again)
+    assert len(mails(mail_sink, created["id"])) == 3
+    # Access of an hour or less gets no notice: the approval already said when it ends.
+    short = await again.create(ORDERS, action="write-data", duration="PT30M")
+    await again.process(short["id"])
+    await asyncio.sleep(0.5)
+    await settle(again)
+    assert len(mails(mail_sink, short["id"])) == 2
+
+
+async def test_hostile_free_text_is_escaped_and_inert(start_gateway, receiver,
+                                                      mail_sink) -> None:
+    gw = await start_gateway(**notified(receiver, mail_sink))
+    reason = ("<script>alert(1)</script> <img src=http://evil.example/x.png> ]]> "
+              "\r\nBcc: victim@evil.example\r\n\u202eRTL override\u202c")
+    created = await gw.create(ORDERS, reason=reason)
+    await gw.process(created["id"], remarks="<b>ok</b>\r\nX-Evil: 1")
+    await settle(gw)
+    for to, message in mails(mail_sink, created["id"]):
+        assert message["Bcc"] is None and message["X-Evil"] is None
+        assert "evil" not in " ".join(to)
+        body = parts(message)
+        html = body["text/html"]
+        assert "<script>" not in html and "&lt;script&gt;" in html
+        assert "<img" not in html and "&lt;img" in html
+        assert "<bdi>" in html  # free text is isolated from the surrounding direction
+        assert "<b>ok</b>" not in html
+        assert "alert(1)" in body["text/plain"]
+
+
+async def test_no_notifications_without_the_policy_flag(start_gateway, receiver,
+                                                        mail_sink) -> None:
+    gw = await start_gateway(**hooked_sections(receiver, mail_sink))
+    created = await gw.create(PROFILE, useCase=CHURN, extraInformation={"values": ["Group A"]})
+    await gw.process(created["id"])
+    await settle(gw)
+    channels = [d["channel"] for d in
+                (await gw.get(f"{REQ}/{created['id']}/deliveries"))["items"]]
+    assert channels == ["email", "email"]  # the mailhooks only
