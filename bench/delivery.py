@@ -39,6 +39,7 @@ from gateway.store import deliveries as delivery_store  # noqa: E402
 from gateway.timeutil import format_time, utcnow  # noqa: E402
 
 CONCURRENCY = 64
+NOTIFICATIONS = [False]  # --notifications: each approval also mails the requester
 SECRET = "bench-webhook-secret"
 BODY = (b'{"webhookVersion":"1.0","requesterEmail":"johndoe@acme.com","status":"Approved",'
         + b'"padding":"' + b"x" * 1500 + b'"}')
@@ -126,8 +127,8 @@ async def drain(tmp: Path, config: Path, db: str, peers: str, channel: str, n: i
     per request (manual redeliveries of the burst's records), and time how fast they arrive."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    originals = delivery_store.page(conn, filters={"state": "delivered"}, since=None,
-                                    after_seq=None, limit=n)
+    originals = delivery_store.page(conn, filters={"state": "delivered", "channel": channel},
+                                    since=None, after_seq=None, limit=n)
     now = format_time(utcnow())
     conn.execute("BEGIN")
     for original in originals:
@@ -137,9 +138,11 @@ async def drain(tmp: Path, config: Path, db: str, peers: str, channel: str, n: i
     await reset(peers)
     proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
     try:
-        arrived = await wait_arrivals(peers, channel, n)
+        arrived = await wait_arrivals(peers, channel, len(originals))
     finally:
         stop(proc)
+    if len(arrived) < 2:
+        raise RuntimeError(f"drain: {len(arrived)} of {len(originals)} arrived; see gateway.log")
     times = sorted(a for a, _ in arrived)
     return (len(times) - 1) / (times[-1] - times[0])
 
@@ -151,6 +154,7 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
     hook = ({"type": "webhook", "url": f"http://127.0.0.1:{http_port}/hook", "secret": SECRET}
             if channel == "webhook" else {"type": "email", "email": "tickets@acme.com"})
     config["policies"][0]["hook"] = {**hook, "statuses": ["approved"]}
+    config["policies"][0]["emailNotifications"] = NOTIFICATIONS[0]
     config["webhook"] = {"timeout_s": 10, "allow_http": True, "allow_private_networks": True}
     config["mail"] = {"host": "127.0.0.1", "port": smtp_port, "from": "gateway@acme.com"}
     config["delivery"] = {"concurrency": CONCURRENCY}
@@ -209,12 +213,16 @@ async def main() -> None:
     parser.add_argument("--steady-rate", type=float, default=200.0)
     parser.add_argument("--synchronous", choices=["full", "normal", "both"], default="both")
     parser.add_argument("--channels", choices=["webhook", "email", "both"], default="both")
+    parser.add_argument("--notifications", action="store_true",
+                        help="policies also send human notifications (SPEC §7)")
     args = parser.parse_args()
+    NOTIFICATIONS[0] = args.notifications
     modes = ["full", "normal"] if args.synchronous == "both" else [args.synchronous]
     channels = ["webhook", "email"] if args.channels == "both" else [args.channels]
     n = args.approvals
     print(f"# {n} approvals per phase, {CONCURRENCY} in flight, steady phase at "
-          f"{args.steady_rate:.0f} approvals/s, loopback")
+          f"{args.steady_rate:.0f} approvals/s, loopback, notifications "
+          f"{'on' if args.notifications else 'off'}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         http_port, smtp_port = free_port(), free_port()

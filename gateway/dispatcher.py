@@ -37,7 +37,10 @@ class Dispatcher:
         self._db = database
         self._webhooks = webhooks
         self._mail = mail
-        self._slots = asyncio.Semaphore(concurrency)
+        # Mail attempts wait for one of the mail client's pooled connections; they get slots
+        # of their own so that they never hold webhook slots while they wait.
+        self._slots = {"webhook": asyncio.Semaphore(concurrency),
+                       "mail": asyncio.Semaphore(min(concurrency, mail.pool_size))}
         self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._last_seq = 0
@@ -90,8 +93,9 @@ class Dispatcher:
     async def _drain(self, key: tuple[str, str, str]) -> None:
         lane = self._lanes[key]
         try:
+            slots = self._slots["webhook" if key[1] == "webhook" else "mail"]
             while lane:
-                async with self._slots:
+                async with slots:
                     await self._attempt(lane[0])
                 lane.popleft()
         finally:

@@ -26,6 +26,7 @@ IDLE_CHECK_S = 5.0
 class MailClient:
     def __init__(self, config: MailConfig, pool_size: int = 4) -> None:
         self._config = config
+        self.pool_size = pool_size
         self._slots = asyncio.Semaphore(pool_size)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
