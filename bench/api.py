@@ -180,6 +180,11 @@ async def run_listing(tmp: Path, rows: int, samples: int) -> dict:
     return {"rows": rows, "fill_s": fill_s, "queries": results}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median rate (its latencies come with it)."""
+    return sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
@@ -187,6 +192,10 @@ async def main() -> None:
     parser.add_argument("--synchronous", choices=["full", "normal", "both"], default="both")
     parser.add_argument("--list-rows", type=int, default=100_000)
     parser.add_argument("--list-samples", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="baseline and gateway alternate this many times; the medians "
+                             "are compared, so that drift in a shared machine's load "
+                             "weighs on both sides alike")
     args = parser.parse_args()
     modes = ["full", "normal"] if args.synchronous == "both" else [args.synchronous]
     print(f"# {args.requests} calls per phase, {args.concurrency} concurrent clients, "
@@ -194,9 +203,16 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for mode in modes:
-            baseline = await run_baseline(tmp, mode, args.requests, args.concurrency)
-            gateway = await run_gateway(tmp, mode, args.requests, args.concurrency)
-            print(f"\nsynchronous={mode}")
+            runs = []
+            for _ in range(args.rounds):
+                base_run = await run_baseline(tmp, mode, args.requests, args.concurrency)
+                gw_run = await run_gateway(tmp, mode, args.requests, args.concurrency)
+                runs.append((base_run, gw_run["create"], gw_run["approve"]))
+            baseline, create, approve = (median_run([r[i] for r in runs]) for i in range(3))
+            gateway = {"create": create, "approve": approve}
+            print(f"\nsynchronous={mode} (median of {args.rounds} alternating rounds; "
+                  "baseline req/s per round: "
+                  + ", ".join(f"{r[0]['rate']:.0f}" for r in runs) + ")")
             print(f"{'phase':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs base':>9}{'fail':>6}")
             rows = [("baseline insert", baseline), ("gateway create-request", gateway["create"]),
                     ("gateway approve", gateway["approve"])]
