@@ -21,15 +21,16 @@ from tests.peers import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def _serve(tmp_path: Path, db_path: Path, sections: dict[str, Any]) -> tuple[
-        subprocess.Popen, str]:
+async def _serve(tmp_path: Path, db_path: Path, sections: dict[str, Any],
+                 *args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     raw = raw_config(db_path, **sections)
     raw["server"] = {"host": "127.0.0.1", "port": port}
     config = tmp_path / f"gateway-{port}.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     log = (tmp_path / f"gateway-{port}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config),
+                             *args],
                             cwd=ROOT, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:

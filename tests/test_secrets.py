@@ -1,0 +1,81 @@
+"""Secrets stay secret: after a full run of a real `gateway serve` (access log on), neither a
+webhook secret nor a token appears in any answer, log line, audit event or delivery record."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+
+import aiohttp
+
+from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, TOKENS, hooked_sections
+from tests.test_delivery_recovery import _serve, _wait_exit
+
+NEW_SECRET = "r\u00f6tated-s\u00e9cret-" + "Z" * 64
+
+
+async def test_no_secret_leaves_the_gateway(tmp_path, db_path, receiver, mail_sink) -> None:
+    sections = hooked_sections(receiver, mail_sink, path="/fail")
+    for policy in sections["policies"]:
+        policy["emailNotifications"] = True
+    proc, base = await _serve(tmp_path, db_path, sections, "--access-log")
+    texts: list[str] = []
+
+    async def call(session: aiohttp.ClientSession, method: str, path: str, user: str | None,
+                   body: object = None, token: str | None = None) -> object:
+        headers = {}
+        if user is not None:
+            headers["Authorization"] = f"Bearer {TOKENS[user]}"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        async with session.request(method, base + path, json=body, headers=headers) as r:
+            text = await r.text()
+            texts.append(text)
+            return await r.json() if r.content_type == "application/json" else text
+
+    try:
+        async with aiohttp.ClientSession() as s:
+            created = await call(s, "POST", f"/v1/user/{EMAILS['requester']}/request-access",
+                                 "requester", {"resource": ORDERS, "reason": "secrets"})
+            rid = created["id"]
+            await call(s, "POST", f"/v1/resource-access-requests/{rid}/process", "approver",
+                       {"decision": "approve"})
+            # Wrong tokens, including one a character away from a real one.
+            for token in (TOKENS["admin"][:-1] + "x", TOKENS["admin"] + TOKENS["requester"]):
+                await call(s, "GET", "/v1/policies", None, token=token)
+            policy = {"name": "Free text", "approverRoles": ["curator"],
+                      "hook": {"type": "webhook", "url": receiver.url("/fail"),
+                               "secret": NEW_SECRET}}
+            await call(s, "PUT", "/v1/policies/free-policy", "admin", policy)
+            bad = {**policy, "hook": {**policy["hook"], "url": "ftp://nope"}}
+            await call(s, "PUT", "/v1/policies/free-policy", "admin", bad)
+            await call(s, "POST", "/v1/policies", "admin", {**bad, "code": "x", "name": "X"})
+            await receiver.wait_for(2)
+            await asyncio.sleep(0.3)
+            deliveries = await call(s, "GET", "/v1/deliveries", "admin")
+            for delivery in deliveries["items"]:
+                await call(s, "GET", f"/v1/deliveries/{delivery['id']}", "admin")
+                if delivery["channel"] == "webhook":
+                    await call(s, "POST", f"/v1/deliveries/{delivery['id']}/redeliver",
+                               "admin")
+            for path in ("/v1/policies", "/v1/policies/free-policy", "/v1/audit-events?limit=500",
+                         f"/v1/resource-access-requests/{rid}/activity", "/openapi.json"):
+                await call(s, "GET", path, "admin")
+            await asyncio.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await _wait_exit(proc, 15)
+    logs = "".join(p.read_text("utf-8", "replace") for p in tmp_path.glob("gateway-*.log"))
+    assert '"POST /v1/user/' in logs  # the access log was on and recorded requests
+    conn = sqlite3.connect(db_path)
+    stored = [str(row) for row in conn.execute("SELECT * FROM audit_events")]
+    stored += [str(row) for row in conn.execute(
+        "SELECT id, request_headers, error_message, response_snippet, payload, meta "
+        "FROM deliveries")]
+    conn.close()
+    assert len(receiver.calls) >= 3
+    haystacks = {"answers": "\n".join(texts), "logs": logs, "database": "\n".join(stored)}
+    for name, haystack in haystacks.items():
+        for secret in (HOOK_SECRET, NEW_SECRET, *TOKENS.values()):
+            assert secret not in haystack, f"a secret appears in the {name}"
