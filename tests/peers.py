@@ -26,6 +26,15 @@ def receiver_verifies(secret: str, timestamp: str, body: bytes, signature: str) 
     return hmac.compare_digest(mac.hexdigest(), signature)
 
 
+async def wait_for_count(items: list[Any], count: int, what: str, timeout: float) -> None:
+    """Until `items` (filled by a peer) holds `count` entries; bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    while len(items) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(items)} {what}, expected {count}")
+        await asyncio.sleep(0.02)
+
+
 @dataclass
 class Received:
     path: str
@@ -87,11 +96,7 @@ class Receiver:
             await self.runner.cleanup()
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.calls) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.calls)} calls, expected {count}")
-            await asyncio.sleep(0.02)
+        await wait_for_count(self.calls, count, "calls", timeout)
 
 
 class MailSink:
@@ -116,11 +121,7 @@ class MailSink:
         return "250 Message accepted"
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.messages)} messages, expected {count}")
-            await asyncio.sleep(0.02)
+        await wait_for_count(self.messages, count, "messages", timeout)
 
 
 def free_port() -> int:
