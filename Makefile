@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.example.yaml
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint bench wheel clean
+.PHONY: serve test lint bench fuzz wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/api.py
+
+fuzz: $(VENV)/.installed-test
+	FUZZ_EXAMPLES=200 $(BIN)/pytest -s tests/test_fuzz.py
 
 wheel: $(VENV)/.installed-test
 	$(BIN)/pip wheel --no-deps -w dist .
