@@ -28,6 +28,7 @@ from gateway.webhook_client import WebhookClient
 
 log = logging.getLogger("gateway.dispatcher")
 FETCH = 1000
+MAX_HELD = 2000  # records held in memory at once; the rest wait in the database, in order
 SECRET_TTL_S = 1.0
 
 
@@ -47,6 +48,7 @@ class Dispatcher:
         self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._last_seq = 0
+        self._held = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._secrets: dict[str, tuple[str | None, float]] = {}
@@ -74,8 +76,11 @@ class Dispatcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            room = min(FETCH, MAX_HELD - self._held)
+            if room <= 0:
+                continue  # the lanes wake us when they make room
             try:
-                records = await self._db.read(delivery_store.queued_after, self._last_seq, FETCH)
+                records = await self._db.read(delivery_store.queued_after, self._last_seq, room)
             except Exception:
                 log.exception("could not read queued deliveries; trying again")
                 await asyncio.sleep(1)
@@ -84,10 +89,11 @@ class Dispatcher:
             for record in records:
                 self._last_seq = record["seq"]
                 self._enqueue(record)
-            if len(records) == FETCH:
+            if len(records) == room:
                 self._wake.set()
 
     def _enqueue(self, record: dict[str, Any]) -> None:
+        self._held += 1
         key = (record["requestId"], record["channel"], record["destination"])
         self._lanes.setdefault(key, deque()).append(record)
         if key not in self._lane_tasks:
@@ -101,6 +107,9 @@ class Dispatcher:
                 async with slots:
                     await self._attempt(lane[0])
                 lane.popleft()
+                self._held -= 1
+                if self._held == MAX_HELD // 2:
+                    self.poke()  # room again: fetch what waits in the database
         finally:
             del self._lanes[key]
             del self._lane_tasks[key]

@@ -250,3 +250,20 @@ async def test_deliveries_api(start_gateway, receiver, mail_sink) -> None:
     assert code == 403
     code, _ = await gw.call("GET", f"{REQ}/{created['id']}/deliveries", user="other")
     assert code == 403
+
+
+async def test_backlog_beyond_memory_is_sent_in_order(start_gateway, receiver, mail_sink,
+                                                      monkeypatch) -> None:
+    """With room for only 2 records in memory, 24 deliveries still all go, each request's
+    Pending before its Approved: the rest wait in the database and are fetched in order."""
+    monkeypatch.setattr("gateway.dispatcher.MAX_HELD", 2)
+    gw = await start_gateway(**hooked_sections(receiver, mail_sink))
+    ids = [(await gw.create(ORDERS, action=f"act-{i}"))["id"] for i in range(12)]
+    for request_id in ids:
+        await gw.process(request_id)
+    await receiver.wait_for(24)
+    seen: dict[str, list[str]] = {}
+    for call in receiver.calls:
+        document = json.loads(call.body)
+        seen.setdefault(document["accessRequestKey"], []).append(document["status"])
+    assert all(seen[i] == ["Pending", "Approved"] for i in ids), seen
