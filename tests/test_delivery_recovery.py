@@ -129,16 +129,23 @@ async def test_queued_records_are_sent_at_start(tmp_path, db_path, receiver, mai
     assert [r["state"] for r in records] == ["delivered", "delivered"]
 
 
-async def test_sigterm_lets_an_attempt_finish(tmp_path, db_path, receiver, mail_sink) -> None:
-    receiver.slow_s = 1.0
-    sections = hooked_sections(receiver, mail_sink, path="/slow", timeout_s=5)
-    sections["delivery"]["shutdown_grace_s"] = 5
+async def _sigterm_mid_attempt(tmp_path: Path, db_path: Path, receiver: Any,
+                               sections: dict[str, Any]) -> float:
+    """Start a gateway, let one delivery attempt begin, SIGTERM it; how long it took to stop."""
     proc, base = await _serve(tmp_path, db_path, sections)
     await _create(base)
     await receiver.wait_for(1)
     proc.send_signal(signal.SIGTERM)
     took = await _wait_exit(proc, 15)
     assert proc.returncode == 0
+    return took
+
+
+async def test_sigterm_lets_an_attempt_finish(tmp_path, db_path, receiver, mail_sink) -> None:
+    receiver.slow_s = 1.0
+    sections = hooked_sections(receiver, mail_sink, path="/slow", timeout_s=5)
+    sections["delivery"]["shutdown_grace_s"] = 5
+    took = await _sigterm_mid_attempt(tmp_path, db_path, receiver, sections)
     assert took < 4
     assert [s for _, s in _states(db_path)] == ["delivered"]
 
@@ -148,11 +155,7 @@ async def test_sigterm_past_the_grace_marks_interrupted(tmp_path, db_path, recei
     receiver.hang_s = 30
     sections = hooked_sections(receiver, mail_sink, path="/hang", timeout_s=20)
     sections["delivery"]["shutdown_grace_s"] = 0.5
-    proc, base = await _serve(tmp_path, db_path, sections)
-    await _create(base)
-    await receiver.wait_for(1)
-    proc.send_signal(signal.SIGTERM)
-    took = await _wait_exit(proc, 15)
-    assert proc.returncode == 0 and took < 5
+    took = await _sigterm_mid_attempt(tmp_path, db_path, receiver, sections)
+    assert took < 5
     assert [s for _, s in _states(db_path)] == ["interrupted"]
     assert len(receiver.calls) == 1

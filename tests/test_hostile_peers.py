@@ -7,6 +7,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -104,18 +105,24 @@ async def test_untrusted_tls_certificate_on_a_webhook(start_gateway, receiver, m
         await runner.cleanup()
 
 
+async def _mailhook_via(start_gateway: Any, receiver: Any, mail_sink: Any, port: int,
+                        timeout_s: float) -> tuple[Gateway, dict]:
+    """A gateway whose mail server is the peer on `port`; one mailhook, its finished record."""
+    sections = hooked_sections(receiver, mail_sink)
+    sections["mail"].update(port=port, timeout_s=timeout_s)
+    gw = await start_gateway(**sections)
+    created = await gw.create(PROFILE)
+    return gw, await _only_delivery(gw, created["id"])
+
+
 async def test_smtp_server_that_never_answers(start_gateway, receiver, mail_sink,
                                               tcp_peer) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(30)  # accepts, says nothing
         writer.close()
 
-    port = await tcp_peer(silent)
-    sections = hooked_sections(receiver, mail_sink)
-    sections["mail"].update(port=port, timeout_s=0.5)
-    gw = await start_gateway(**sections)
-    created = await gw.create(PROFILE)
-    record = await _only_delivery(gw, created["id"])
+    _, record = await _mailhook_via(start_gateway, receiver, mail_sink,
+                                    await tcp_peer(silent), timeout_s=0.5)
     assert record["state"] == "failed" and record["error"]["kind"] == "timeout"
 
 
@@ -140,12 +147,8 @@ async def test_smtp_server_that_drops_the_connection_mid_data(start_gateway, rec
             await writer.drain()
         writer.close()
 
-    port = await tcp_peer(dropper)
-    sections = hooked_sections(receiver, mail_sink)
-    sections["mail"].update(port=port, timeout_s=2)
-    gw = await start_gateway(**sections)
-    created = await gw.create(PROFILE)
-    record = await _only_delivery(gw, created["id"])
+    gw, record = await _mailhook_via(start_gateway, receiver, mail_sink,
+                                     await tcp_peer(dropper), timeout_s=2)
     assert record["state"] == "failed" and record["error"]["kind"] == "smtp-connect"
     # The next mail works on a fresh connection: the gateway did not keep the broken one.
     second = await gw.create(PROFILE, action="write-data")
