@@ -126,7 +126,7 @@ def _reason_rules(conn: sqlite3.Connection, policy: dict[str, Any],
         return None
     if draft["useCase"] is None:
         raise InvalidField("useCase", f"required: policy {code} asks for a use case")
-    use_case = catalog.get(conn, catalog.USE_CASES, draft["useCase"])
+    use_case = catalog.cached(conn, catalog.USE_CASES, draft["useCase"])
     if use_case is None:
         raise InvalidField("useCase", "no such use case")
     extra_field = policy["extraField"]
@@ -171,14 +171,14 @@ class Lifecycle:
 
     def create(self, conn: sqlite3.Connection, user: User, target_type: str, target_id: str,
                draft: dict[str, Any]) -> dict[str, Any]:
-        item = catalog.get(conn, catalog.ITEMS, draft["resource"])
+        item = catalog.cached(conn, catalog.ITEMS, draft["resource"])
         if item is None:
             raise NotFound("no item with this key", code="item-not-found",
                            field="resource")
         if item["policyCode"] is None:
             raise Conflict("access requests are off for this item (it has no policy)",
                            code="no-policy", resource=item["key"])
-        policy = catalog.get(conn, catalog.POLICIES, item["policyCode"])
+        policy = catalog.cached(conn, catalog.POLICIES, item["policyCode"])
         assert policy is not None  # the foreign key guarantees it
         if item["type"] not in policy["itemTypes"]:
             raise Conflict(f"policy {policy['code']} does not cover items of type {item['type']}",

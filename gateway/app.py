@@ -83,20 +83,20 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.server.max_body_bytes,
                           middlewares=[errors_middleware])
     database = Database(config.store.path, config.store.synchronous)
-    outbox = Outbox(config.mail, MailhookRenderer(),
-                    NotificationRenderer(config.mail.subject_prefix),
-                    users=[u.email for u in config.users])
-    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,),
-                          expiring=outbox.expiring)
     webhooks = WebhookClient(config.webhook, config.delivery.concurrency)
     mail = MailClient(config.mail)
     dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency)
+    outbox = Outbox(config.mail, MailhookRenderer(),
+                    NotificationRenderer(config.mail.subject_prefix),
+                    users=[u.email for u in config.users], on_queued=dispatcher.poke)
+    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,),
+                          expiring=outbox.expiring)
     app[CONFIG] = config
     app[DATABASE] = database
     app[LIFECYCLE] = lifecycle
     app[CATALOG] = CatalogChanges(webhook=config.webhook)
     app[AUTH] = Authenticator(config.users)
-    app[SCHEDULER] = Scheduler(database, lifecycle, on_change=dispatcher.poke)
+    app[SCHEDULER] = Scheduler(database, lifecycle)
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = webhooks
     app[MAIL] = mail

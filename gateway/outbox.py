@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ from gateway.notifications import NotificationRenderer, addressees, kind_of, kno
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store import requests as request_store
+from gateway.store.database import after_commit
 from gateway.transitions import public
 from gateway.webhook_body import render_webhook
 
@@ -48,8 +49,10 @@ def _sha256(text: str) -> str:
 
 class Outbox:
     def __init__(self, mail: MailConfig, renderer: MailhookRenderer,
-                 notifier: NotificationRenderer, users: Iterable[str]) -> None:
+                 notifier: NotificationRenderer, users: Iterable[str],
+                 on_queued: Callable[[], None] = lambda: None) -> None:
         self._mail = mail
+        self._on_queued = on_queued  # wakes the dispatcher, once the records committed
         self._renderer = renderer
         self._notifier = notifier
         self._users = tuple(users)
@@ -57,15 +60,15 @@ class Outbox:
     def __call__(self, conn: sqlite3.Connection, before: dict[str, Any] | None,
                  after: dict[str, Any], at: str, actor: str) -> None:
         event = after["state"].lower()
-        item = catalog.get(conn, catalog.ITEMS, after["resource"])
+        item = catalog.cached(conn, catalog.ITEMS, after["resource"])
         if item is None or item["policyCode"] is None:
             return
-        policy = catalog.get(conn, catalog.POLICIES, item["policyCode"])
+        policy = catalog.cached(conn, catalog.POLICIES, item["policyCode"])
         if policy is None:
             return
         use_case = None
         if after["useCase"]:
-            use_case = catalog.get(conn, catalog.USE_CASES, after["useCase"])
+            use_case = catalog.cached(conn, catalog.USE_CASES, after["useCase"])
         records = []
         hook = policy["hook"]
         if hook["type"] != "none" and event in hook["statuses"]:
@@ -79,8 +82,8 @@ class Outbox:
 
     def expiring(self, conn: sqlite3.Connection, request: dict[str, Any], at: str) -> None:
         """The "access ends in one hour" notice, for a request whose policy asks for mails."""
-        item = catalog.get(conn, catalog.ITEMS, request["resource"])
-        policy = catalog.get(conn, catalog.POLICIES, item["policyCode"]) \
+        item = catalog.cached(conn, catalog.ITEMS, request["resource"])
+        policy = catalog.cached(conn, catalog.POLICIES, item["policyCode"]) \
             if item and item["policyCode"] else None
         if item is None or policy is None or not policy["emailNotifications"]:
             return
@@ -146,6 +149,8 @@ class Outbox:
                 else:
                     record["meta"]["inReplyTo"] = root
             delivery_store.insert(conn, record)
+        if any(r["state"] == "queued" for r in records):
+            after_commit(conn, self._on_queued)
 
 
 def redelivery(conn: sqlite3.Connection, original: dict[str, Any], at: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gateway.access_requests import EXPIRY_BATCH, NOTICE_BEFORE, Lifecycle
@@ -23,11 +22,9 @@ RETRY_S = 5.0
 
 
 class Scheduler:
-    def __init__(self, database: Database, lifecycle: Lifecycle,
-                 on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, database: Database, lifecycle: Lifecycle) -> None:
         self._database = database
         self._lifecycle = lifecycle
-        self._on_change = on_change  # transitions happened: their deliveries wait
         self._wake = asyncio.Event()
         self._planned: datetime | None = None  # when the next pass is due
 
@@ -46,7 +43,6 @@ class Scheduler:
         count, next_due = await self._database.write(self._lifecycle.expire_due)
         if count:
             log.info("expired or revoked %d requests", count)
-            self._on_change()
         if count >= EXPIRY_BATCH:
             return utcnow()
         return parse_time(next_due) if next_due else None

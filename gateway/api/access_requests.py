@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway import access_requests, permissions
 from gateway.api.http import answer, read_json, user_of
-from gateway.api.keys import DATABASE, DISPATCHER, LIFECYCLE, SCHEDULER
+from gateway.api.keys import DATABASE, LIFECYCLE, SCHEDULER
 from gateway.errors import Forbidden, NotFound
 from gateway.listing import encode_cursor, parse_request_query
 from gateway.store import listing as listing_store
@@ -25,7 +25,6 @@ async def _create(request: web.Request, target_type: str) -> web.Response:
     created = await request.app[DATABASE].write(lifecycle.create, user, target_type, target_id,
                                                 draft)
     request.app[SCHEDULER].notice(created["expiresAt"])
-    request.app[DISPATCHER].poke()
     return answer(created, status=201)
 
 
@@ -87,7 +86,6 @@ async def cancel(request: web.Request) -> web.Response:
     cancelled = await request.app[DATABASE].write(
         lifecycle.cancel, user_of(request), request.match_info["id"]
     )
-    request.app[DISPATCHER].poke()
     return answer(cancelled)
 
 
@@ -99,7 +97,6 @@ async def process(request: web.Request) -> web.Response:
         lifecycle.process, user_of(request), request.match_info["id"], decision
     )
     request.app[SCHEDULER].notice(processed["accessExpiresAt"])
-    request.app[DISPATCHER].poke()
     return answer(processed)
 
 
@@ -111,7 +108,6 @@ async def fulfil(request: web.Request) -> web.Response:
     fulfilled = await request.app[DATABASE].write(
         lifecycle.fulfil, user_of(request), request.match_info["id"], report
     )
-    request.app[DISPATCHER].poke()
     return answer(fulfilled)
 
 

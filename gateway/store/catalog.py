@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.store.codec import Column, col, from_row, to_row
+from gateway.store.database import forget_catalog
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,22 @@ def get(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] | No
     return None if row is None else from_row(table.columns, row)
 
 
+def cached(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] | None:
+    """`get`, answered from the connection's cache when it has one (the writer's).
+
+    Every transition reads its item, policy and use case (to check it, then again in the
+    outbox): the cache saves those lookups on the hot path. Every catalog write below clears
+    it, and so does a rolled-back operation. The record is shared: read it, never change it.
+    """
+    cache = getattr(conn, "catalog_cache", None)
+    if cache is None:
+        return get(conn, table, key)
+    slot = (table.name, key)
+    if slot not in cache:
+        cache[slot] = get(conn, table, key)
+    return cache[slot]
+
+
 def page(conn: sqlite3.Connection, table: Table, *, after: str | None,
          limit: int) -> list[dict[str, Any]]:
     """Ordered by primary key; `after` is the last key of the previous page."""
@@ -56,6 +73,7 @@ def page(conn: sqlite3.Connection, table: Table, *, after: str | None,
 
 
 def insert(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: str) -> None:
+    forget_catalog(conn)
     row = to_row(table.columns, record) | {"created_at": now, "updated_at": now}
     names = ", ".join(f'"{n}"' for n in row)
     marks = ", ".join("?" for _ in row)
@@ -63,6 +81,7 @@ def insert(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: 
 
 
 def update(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: str) -> None:
+    forget_catalog(conn)
     row = to_row(table.columns, record) | {"updated_at": now}
     key = row.pop(table.pk)
     sets = ", ".join(f'"{n}" = ?' for n in row)
@@ -72,6 +91,7 @@ def update(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: 
 
 
 def delete(conn: sqlite3.Connection, table: Table, key: str) -> None:
+    forget_catalog(conn)
     conn.execute(f'DELETE FROM "{table.name}" WHERE "{table.pk}" = ?', (key,))
 
 
@@ -90,6 +110,7 @@ def items_using_policy(conn: sqlite3.Connection, code: str) -> list[str]:
 
 
 def set_item_policy(conn: sqlite3.Connection, key: str, code: str | None, now: str) -> None:
+    forget_catalog(conn)
     conn.execute(
         "UPDATE items SET policy_code = ?, updated_at = ? WHERE key = ?", (code, now, key)
     )

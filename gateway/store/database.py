@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,12 +27,26 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 Operation = Callable[..., Any]
 
+log = logging.getLogger("gateway.store")
 MAX_BATCH = 128
 _STOP = object()
 
 
-def connect(path: str, synchronous: str, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+class StoreConnection(sqlite3.Connection):
+    """The writer's connection carries two things besides SQL.
+
+    A cache of catalog records (see `store.catalog.cached`): only the writer has one, as it
+    is the only connection that changes the catalog and so can keep its cache exact.
+    Callbacks to run once the current operation has committed (`after_commit`).
+    """
+
+    catalog_cache: dict[tuple[str, str], Any] | None = None
+    pending_callbacks: list[Callable[[], None]] | None = None
+
+
+def connect(path: str, synchronous: str, *, readonly: bool = False) -> StoreConnection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                           factory=StoreConnection)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -41,6 +56,21 @@ def connect(path: str, synchronous: str, *, readonly: bool = False) -> sqlite3.C
     if readonly:
         conn.execute("PRAGMA query_only = 1")
     return conn
+
+
+def forget_catalog(conn: sqlite3.Connection) -> None:
+    cache = getattr(conn, "catalog_cache", None)
+    if cache:
+        cache.clear()
+
+
+def after_commit(conn: sqlite3.Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` on the caller's event loop once the current write has committed; not
+    at all if it rolls back. Outside `Database.write` (a plain connection) it is dropped:
+    nothing waits for it there."""
+    pending = getattr(conn, "pending_callbacks", None)
+    if pending is not None and callback not in pending:
+        pending.append(callback)
 
 
 def create_private_file(path: str) -> None:
@@ -71,6 +101,7 @@ class Database:
         conn = connect(self.path, self.synchronous)
         conn.execute("PRAGMA journal_mode = WAL")
         setup(conn)
+        conn.catalog_cache = {}
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="db-writer", daemon=True
         )
@@ -118,7 +149,7 @@ class Database:
         finally:
             conn.execute("COMMIT")
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
+    def _write_loop(self, conn: StoreConnection) -> None:
         try:
             while True:
                 first = self._queue.get()
@@ -141,26 +172,36 @@ class Database:
         finally:
             conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+    def _run_batch(self, conn: StoreConnection, batch: list[Any]) -> None:
         outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        callbacks: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for operation, args, future, _loop in batch:
+            for operation, args, future, loop in batch:
                 conn.execute("SAVEPOINT op")
+                conn.pending_callbacks = []
                 try:
                     result = operation(conn, *args)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
+                    forget_catalog(conn)  # it may hold what was just rolled back
                     outcomes.append((future, None, exc))
                 else:
                     conn.execute("RELEASE op")
                     outcomes.append((future, result, None))
+                    for callback in conn.pending_callbacks:
+                        if callback not in callbacks.setdefault(loop, []):
+                            callbacks[loop].append(callback)
+                finally:
+                    conn.pending_callbacks = None
             conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing of the batch holds
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            forget_catalog(conn)
             outcomes = [(future, None, exc) for _op, _args, future, _loop in batch]
+            callbacks = {}
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for outcome, (_op, _args, _future, loop) in zip(outcomes, batch, strict=True):
             by_loop.setdefault(loop, []).append(outcome)
@@ -168,10 +209,16 @@ class Database:
             # One wake-up per loop and batch. RuntimeError: the caller's loop is gone; the
             # outcome is in the database anyway.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, settled)
+                loop.call_soon_threadsafe(_settle, settled, callbacks.get(loop, ()))
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+            callbacks: Sequence[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # a callback's bug must not leave the callers waiting
+            log.exception("after-commit callback failed")
     for future, result, error in outcomes:
         if future.cancelled():
             continue
