@@ -2,8 +2,9 @@
 
 Why a writer thread: every acknowledged transition must be durable (`synchronous=FULL` syncs
 the WAL on each commit), and a sync on the event loop would stall every other request. Why
-group commit: operations that arrive while a commit is syncing are run together, each inside
-its own SAVEPOINT (one failure rolls back only itself), then committed with a single sync.
+group commit: operations that arrive while a commit is syncing are run together, then committed
+with a single sync; if one of them fails, the batch runs again with each operation inside its
+own SAVEPOINT, so that a failure rolls back only itself.
 A caller's future resolves only after its COMMIT returned, so an answer the client sees is
 always already on disk. Readers use their own connections; WAL lets them run beside the
 writer on the last committed snapshot.
@@ -122,7 +123,10 @@ class Database:
             self._reader_conns.clear()
 
     async def write(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
-        """Run `operation(conn, *args, **kwargs)` in a transaction; return once committed."""
+        """Run `operation(conn, *args, **kwargs)` in a transaction; return once committed.
+
+        The operation may run twice (see `_run_ops`): it must act only through `conn`.
+        """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.put((functools.partial(operation, **kwargs), args, future, loop))
@@ -173,29 +177,11 @@ class Database:
             conn.close()
 
     def _run_batch(self, conn: StoreConnection, batch: list[Any]) -> None:
-        outcomes: list[tuple[Any, Any, BaseException | None]] = []
-        callbacks: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for operation, args, future, loop in batch:
-                conn.execute("SAVEPOINT op")
-                conn.pending_callbacks = []
-                try:
-                    result = operation(conn, *args)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    forget_catalog(conn)  # it may hold what was just rolled back
-                    outcomes.append((future, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((future, result, None))
-                    for callback in conn.pending_callbacks:
-                        if callback not in callbacks.setdefault(loop, []):
-                            callbacks[loop].append(callback)
-                finally:
-                    conn.pending_callbacks = None
-            conn.execute("COMMIT")
+            try:
+                outcomes, callbacks = self._run_ops(conn, batch, isolated=False)
+            except _Retry:
+                outcomes, callbacks = self._run_ops(conn, batch, isolated=True)
         except Exception as exc:  # the commit itself failed: nothing of the batch holds
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -210,6 +196,49 @@ class Database:
             # outcome is in the database anyway.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, settled, callbacks.get(loop, ()))
+
+    def _run_ops(self, conn: StoreConnection, batch: list[Any], *, isolated: bool) -> Any:
+        """Run the batch in one transaction and commit it.
+
+        Not isolated (the first try): no SAVEPOINT around each operation, two statements
+        fewer per operation; if one fails, everything is rolled back and `_Retry` asks for
+        the isolated run, where each operation has its own SAVEPOINT and a failure rolls
+        back only itself. Operations therefore may run twice; they act only through `conn`.
+        """
+        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        callbacks: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        for operation, args, future, loop in batch:
+            if isolated:
+                conn.execute("SAVEPOINT op")
+            conn.pending_callbacks = []
+            try:
+                result = operation(conn, *args)
+            except Exception as exc:
+                forget_catalog(conn)  # it may hold what is rolled back now
+                if not isolated and len(batch) > 1:
+                    conn.execute("ROLLBACK")
+                    raise _Retry from None
+                conn.execute("ROLLBACK TO op" if isolated else "ROLLBACK")
+                if isolated:
+                    conn.execute("RELEASE op")
+                outcomes.append((future, None, exc))
+            else:
+                if isolated:
+                    conn.execute("RELEASE op")
+                outcomes.append((future, result, None))
+                for callback in conn.pending_callbacks:
+                    if callback not in callbacks.setdefault(loop, []):
+                        callbacks[loop].append(callback)
+            finally:
+                conn.pending_callbacks = None
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+        return outcomes, callbacks
+
+
+class _Retry(Exception):
+    """An operation failed in a batch run without savepoints: run it again, isolated."""
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],

@@ -1,0 +1,119 @@
+"""The writer thread's group commit, on a real SQLite file: batches, failures inside a batch,
+after-commit callbacks and the writer's catalog cache."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.store import catalog
+from gateway.store.database import Database, after_commit
+from gateway.store.schema import migrate
+
+POLICY = {"code": "p1", "name": "P1", "description": None, "itemTypes": ["dataset"],
+          "reasonFormat": "free-text", "extraField": None, "approverRoles": ["owner"],
+          "emailNotifications": False, "hook": {"type": "none"}}
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(str(tmp_path / "store.db"), "normal")
+    db.open(migrate)
+    await db.write(lambda conn: conn.execute("CREATE TABLE t (v TEXT UNIQUE)"))
+    yield db
+    await db.close()
+
+
+async def _one_batch(db: Database, *operations) -> list:
+    """Queue `operations` while the writer is held, so that they form one batch."""
+    release = threading.Event()
+    hold = asyncio.ensure_future(db.write(lambda conn: release.wait(5)))
+    await asyncio.sleep(0.05)  # the writer is now inside `hold`
+    results = [asyncio.ensure_future(db.write(op)) for op in operations]
+    await asyncio.sleep(0.01)
+    release.set()
+    await hold
+    return await asyncio.gather(*results, return_exceptions=True)
+
+
+def _insert(value: str, calls: list[str] | None = None):
+    def operation(conn: sqlite3.Connection) -> str:
+        if calls is not None:
+            calls.append(value)
+        conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        return value
+    return operation
+
+
+def _values(db: Database) -> list[str]:
+    conn = sqlite3.connect(db.path)
+    try:
+        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY v")]
+    finally:
+        conn.close()
+
+
+async def test_a_failure_rolls_back_only_its_own_operation(database: Database) -> None:
+    calls: list[str] = []
+    results = await _one_batch(database, _insert("a", calls), _insert("a", calls),
+                               _insert("b", calls))
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert _values(database) == ["a", "b"]
+    # The batch ran once without savepoints, failed at the duplicate, and ran again isolated.
+    assert calls == ["a", "a", "a", "a", "b"]
+
+
+async def test_a_batch_without_failure_runs_each_operation_once(database: Database) -> None:
+    calls: list[str] = []
+    results = await _one_batch(database, *(_insert(v, calls) for v in "xyz"))
+    assert results == ["x", "y", "z"] and calls == ["x", "y", "z"]
+    assert _values(database) == ["x", "y", "z"]
+
+
+async def test_after_commit_callbacks_run_once_and_only_after_a_commit(
+        database: Database) -> None:
+    fired: list[str] = []
+
+    def poke() -> None:
+        fired.append("poke")
+
+    def failing(conn: sqlite3.Connection) -> None:
+        after_commit(conn, lambda: fired.append("rolled back"))
+        raise ValueError("refused")
+
+    def succeeding(value: str):
+        def operation(conn: sqlite3.Connection) -> None:
+            after_commit(conn, poke)
+            _insert(value)(conn)
+        return operation
+
+    results = await _one_batch(database, succeeding("c"), failing, succeeding("d"))
+    assert isinstance(results[1], ValueError)
+    assert fired == ["poke"]  # the two successes share one callback; the failure none
+    assert _values(database) == ["c", "d"]
+
+
+async def test_the_catalog_cache_forgets_what_was_rolled_back(database: Database) -> None:
+    def insert_then_fail(conn: sqlite3.Connection) -> None:
+        catalog.insert(conn, catalog.POLICIES, POLICY, "2026-01-01T00:00:00.000000Z")
+        assert catalog.cached(conn, catalog.POLICIES, "p1") is not None
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError):
+        await database.write(insert_then_fail)
+    assert await database.write(catalog.cached, catalog.POLICIES, "p1") is None
+
+    await database.write(catalog.insert, catalog.POLICIES, POLICY,
+                         "2026-01-01T00:00:00.000000Z")
+    cached = await database.write(catalog.cached, catalog.POLICIES, "p1")
+    assert cached is not None and cached["name"] == "P1"
+    renamed = {**POLICY, "name": "Renamed"}
+    await database.write(catalog.update, catalog.POLICIES, renamed,
+                         "2026-01-02T00:00:00.000000Z")
+    assert (await database.write(catalog.cached, catalog.POLICIES, "p1"))["name"] == "Renamed"
