@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,8 +29,26 @@ from gateway.webhook_client import WebhookClient
 
 log = logging.getLogger("gateway.dispatcher")
 FETCH = 1000
-MAX_HELD = 2000  # records held in memory at once; the rest wait in the database, in order
+MAX_HELD = 2000  # records held in memory per feed; the rest wait in the database, in order
 SECRET_TTL_S = 1.0
+
+
+CHANNELS = ("webhook", "email", "notification")
+
+
+@dataclass
+class _Feed:
+    """The records of one channel, fetched in order. Each channel has its own feed, so that
+    a backlog of one (a slow mail server, a burst of notifications) that fills its memory
+    budget never holds back the others."""
+
+    channel: str
+    last_seq: int = 0
+    held: int = 0
+
+
+def _slots_of(channel: str) -> str:
+    return "webhook" if channel == "webhook" else "mail"
 
 
 class Dispatcher:
@@ -47,8 +66,7 @@ class Dispatcher:
                        "mail": asyncio.Semaphore(min(concurrency, mail.pool_size))}
         self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
-        self._last_seq = 0
-        self._held = 0
+        self._feeds = {channel: _Feed(channel) for channel in CHANNELS}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._secrets: dict[str, tuple[str | None, float]] = {}
@@ -76,24 +94,26 @@ class Dispatcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            room = min(FETCH, MAX_HELD - self._held)
-            if room <= 0:
-                continue  # the lanes wake us when they make room
-            try:
-                records = await self._db.read(delivery_store.queued_after, self._last_seq, room)
-            except Exception:
-                log.exception("could not read queued deliveries; trying again")
-                await asyncio.sleep(1)
-                self._wake.set()
-                continue
-            for record in records:
-                self._last_seq = record["seq"]
-                self._enqueue(record)
-            if len(records) == room:
-                self._wake.set()
+            for feed in self._feeds.values():
+                room = min(FETCH, MAX_HELD - feed.held)
+                if room <= 0:
+                    continue  # its lanes wake us when they make room
+                try:
+                    records = await self._db.read(delivery_store.queued_after, feed.channel,
+                                                  feed.last_seq, room)
+                except Exception:
+                    log.exception("could not read queued deliveries; trying again")
+                    await asyncio.sleep(1)
+                    self._wake.set()
+                    break
+                for record in records:
+                    feed.last_seq = record["seq"]
+                    self._enqueue(feed, record)
+                if len(records) == room:
+                    self._wake.set()
 
-    def _enqueue(self, record: dict[str, Any]) -> None:
-        self._held += 1
+    def _enqueue(self, feed: _Feed, record: dict[str, Any]) -> None:
+        feed.held += 1
         key = (record["requestId"], record["channel"], record["destination"])
         self._lanes.setdefault(key, deque()).append(record)
         if key not in self._lane_tasks:
@@ -101,14 +121,15 @@ class Dispatcher:
 
     async def _drain(self, key: tuple[str, str, str]) -> None:
         lane = self._lanes[key]
+        feed = self._feeds[key[1]]
         try:
-            slots = self._slots["webhook" if key[1] == "webhook" else "mail"]
+            slots = self._slots[_slots_of(key[1])]
             while lane:
                 async with slots:
                     await self._attempt(lane[0])
                 lane.popleft()
-                self._held -= 1
-                if self._held == MAX_HELD // 2:
+                feed.held -= 1
+                if feed.held == MAX_HELD // 2:
                     self.poke()  # room again: fetch what waits in the database
         finally:
             del self._lanes[key]

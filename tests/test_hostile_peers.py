@@ -154,3 +154,26 @@ async def test_smtp_server_that_drops_the_connection_mid_data(start_gateway, rec
     second = await gw.create(PROFILE, action="write-data")
     record = await _only_delivery(gw, second["id"])
     assert record["state"] == "failed" and len(sessions) == 2
+
+
+async def test_a_stuck_mail_server_does_not_hold_back_webhooks(start_gateway, receiver,
+                                                               mail_sink, tcp_peer,
+                                                               monkeypatch) -> None:
+    """Each channel has its own memory budget (here 2 records): notifications waiting for a
+    mail server that never answers fill the mail budget, and webhooks still go."""
+    monkeypatch.setattr("gateway.dispatcher.MAX_HELD", 2)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+        writer.close()
+
+    sections = hooked_sections(receiver, mail_sink)
+    sections["policies"][0]["emailNotifications"] = True  # every creation mails the approver
+    sections["mail"].update(port=await tcp_peer(silent), timeout_s=20)
+    gw = await start_gateway(**sections)
+    for i in range(6):
+        await gw.create(ORDERS, action=f"act-{i}")
+    await receiver.wait_for(6, timeout=5)  # well before the mail server's timeout
+    page = await gw.get("/v1/deliveries?channel=notification&limit=50", user="admin")
+    assert len(page["items"]) == 6
+    assert all(d["state"] in ("queued", "sending") for d in page["items"])

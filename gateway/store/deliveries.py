@@ -88,10 +88,11 @@ def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None
     return [record(r) for r in rows]
 
 
-def queued_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[dict[str, Any]]:
+def queued_after(conn: sqlite3.Connection, channel: str, seq: int,
+                 limit: int) -> list[dict[str, Any]]:
     rows = conn.execute(
-        f"SELECT {SELECT} FROM deliveries WHERE state = 'queued' AND seq > ? "
-        "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        f"SELECT {SELECT} FROM deliveries WHERE state = 'queued' AND channel = ? AND seq > ? "
+        "ORDER BY seq LIMIT ?", (channel, seq, limit)).fetchall()
     return [record(r) for r in rows]
 
 

@@ -119,7 +119,13 @@ def _mail_threads_and_notices(db: sqlite_utils.Database) -> None:
             db["requests"].add_column(name, str)
 
 
-MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices]
+def _queued_by_channel(db: sqlite_utils.Database) -> None:
+    """The dispatcher fetches the queued records of each channel separately, in order."""
+    db["deliveries"].create_index(["state", "channel", "seq"], if_not_exists=True)
+
+
+MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
+                               _queued_by_channel]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
