@@ -98,6 +98,23 @@ async def mail_baseline(port: int, n: int, connections: int = 4) -> float:
     return n / (time.perf_counter() - started)
 
 
+async def settle(base: str, timeout: float = 120) -> None:
+    """Until nothing is queued or being sent, so that one phase's mail (the notifications of
+    the creations) does not run into the next phase's timing."""
+    headers = {"Authorization": f"Bearer {ADMIN[1]}"}
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            busy = 0
+            for state in ("queued", "sending"):
+                async with session.get(f"{base}/v1/deliveries?state={state}&limit=1",
+                                       headers=headers) as r:
+                    busy += len((await r.json())["items"])
+            if not busy:
+                return
+            await asyncio.sleep(0.1)
+
+
 async def create_requests(base: str, first: int, n: int) -> list[str]:
     ids: list[str] = [""] * n
     url = f"{base}/v1/user/{REQUESTER[0]}/request-access"
@@ -166,6 +183,7 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
     try:
         await wait_ready(f"{base}/healthz", proc)
         ids = await create_requests(base, 0, n)
+        await settle(base)
         await reset(peers)
         started = time.time()
 
@@ -177,6 +195,7 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
         burst_rate = len(arrived) / (max(a for a, _ in arrived) - started)
         # Steady load: `steady_rate` approvals per second, latency transition -> arrival.
         steady_ids = await create_requests(base, n, n)
+        await settle(base)
         await reset(peers)
         async with aiohttp.ClientSession() as session:
             t0 = time.monotonic()
@@ -195,6 +214,7 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
             headers={"Authorization": f"Bearer {ADMIN[1]}"},
         ) as r:
             failed = len((await r.json())["items"])
+        await settle(base)
         stop(proc)
         drain_rate = await drain(tmp, path, config["store"]["path"], peers, channel, n, base)
         proc = start(["-m", "gateway", "serve", "--config", str(path)], tmp / "gateway.log")

@@ -31,6 +31,9 @@ log = logging.getLogger("gateway.dispatcher")
 FETCH = 1000
 MAX_HELD = 2000  # records held in memory per feed; the rest wait in the database, in order
 SECRET_TTL_S = 1.0
+# Notifications are for people, hooks for machines that act on them: a notification waits
+# while hooks are being delivered, for this long at most (so it is never starved).
+NOTIFICATION_YIELD_S = 5.0
 
 
 CHANNELS = ("webhook", "email", "notification")
@@ -68,6 +71,7 @@ class Dispatcher:
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._feeds = {channel: _Feed(channel) for channel in CHANNELS}
         self._wake = asyncio.Event()
+        self._quiet = asyncio.Event()  # set when no hook is held: notifications may go
         self._task: asyncio.Task[None] | None = None
         self._secrets: dict[str, tuple[str | None, float]] = {}
 
@@ -119,16 +123,29 @@ class Dispatcher:
         if key not in self._lane_tasks:
             self._lane_tasks[key] = asyncio.create_task(self._drain(key))
 
+    async def _hooks_quiet(self) -> None:
+        """Until no hook (webhook or mailhook) is held, or NOTIFICATION_YIELD_S has passed."""
+        deadline = time.monotonic() + NOTIFICATION_YIELD_S
+        while (self._feeds["webhook"].held or self._feeds["email"].held) \
+                and time.monotonic() < deadline:
+            self._quiet.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), deadline - time.monotonic())
+
     async def _drain(self, key: tuple[str, str, str]) -> None:
         lane = self._lanes[key]
         feed = self._feeds[key[1]]
         try:
             slots = self._slots[_slots_of(key[1])]
             while lane:
+                if key[1] == "notification":
+                    await self._hooks_quiet()
                 async with slots:
                     await self._attempt(lane[0])
                 lane.popleft()
                 feed.held -= 1
+                if not (self._feeds["webhook"].held or self._feeds["email"].held):
+                    self._quiet.set()
                 if feed.held == MAX_HELD // 2:
                     self.poke()  # room again: fetch what waits in the database
         finally:

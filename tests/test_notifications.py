@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from email.header import decode_header, make_header
 from email.message import Message
 from typing import Any
 
-from tests.conftest import CHURN, EMAILS, ORDERS, PROFILE, Gateway, hooked_sections
+import pytest
+
+from tests.conftest import (
+    CHURN,
+    EMAILS,
+    HOOK_SECRET,
+    ORDERS,
+    PROFILE,
+    Gateway,
+    hooked_sections,
+)
 
 REQ = "/v1/resource-access-requests"
 
@@ -202,3 +213,24 @@ async def test_no_notifications_without_the_policy_flag(start_gateway, receiver,
     channels = [d["channel"] for d in
                 (await gw.get(f"{REQ}/{created['id']}/deliveries"))["items"]]
     assert channels == ["email", "email"]  # the mailhooks only
+
+
+@pytest.mark.parametrize(("path", "yield_s", "bound"), [
+    ("/slow", 2.0, (0.45, 1.5)),  # the webhook answers after 0.5 s: the mail follows it
+    ("/hang", 0.3, (0.25, 1.5)),  # the webhook hangs for 30 s: the mail goes after 0.3 s
+])
+async def test_notifications_give_way_to_hooks_for_a_bounded_time(
+        start_gateway, receiver, mail_sink, monkeypatch, path, yield_s, bound) -> None:
+    """A notification waits while a hook is being delivered, at most NOTIFICATION_YIELD_S."""
+    monkeypatch.setattr("gateway.dispatcher.NOTIFICATION_YIELD_S", yield_s)
+    receiver.slow_s = 0.5
+    sections = notified(receiver, mail_sink, timeout_s=5.0)
+    sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url(path),
+                                       "secret": HOOK_SECRET, "statuses": ["pending"]}
+    gw = await start_gateway(**sections)
+    started = time.monotonic()
+    await gw.create(ORDERS)
+    await mail_sink.wait_for(1, timeout=5)
+    waited = time.monotonic() - started
+    assert len(receiver.calls) == 1
+    assert bound[0] <= waited < bound[1], waited
