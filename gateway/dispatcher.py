@@ -98,22 +98,26 @@ class Dispatcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            for feed in self._feeds.values():
-                room = min(FETCH, MAX_HELD - feed.held)
-                if room <= 0:
-                    continue  # its lanes wake us when they make room
-                try:
-                    records = await self._db.read(delivery_store.queued_after, feed.channel,
-                                                  feed.last_seq, room)
-                except Exception:
-                    log.exception("could not read queued deliveries; trying again")
-                    await asyncio.sleep(1)
-                    self._wake.set()
-                    break
-                for record in records:
+            wants = [(feed.channel, feed.last_seq, min(FETCH, MAX_HELD - feed.held))
+                     for feed in self._feeds.values()]
+            wants = [w for w in wants if w[2] > 0]  # a full feed's lanes wake us for more
+            if not wants:
+                continue
+            try:
+                # One snapshot for every feed: a transition's records arrive together, so
+                # that a notification never sees its webhook as not queued yet.
+                found = await self._db.read(delivery_store.queued_by_channel, wants)
+            except Exception:
+                log.exception("could not read queued deliveries; trying again")
+                await asyncio.sleep(1)
+                self._wake.set()
+                continue
+            for channel, _after, room in wants:
+                feed = self._feeds[channel]
+                for record in found[channel]:
                     feed.last_seq = record["seq"]
                     self._enqueue(feed, record)
-                if len(records) == room:
+                if len(found[channel]) == room:
                     self._wake.set()
 
     def _enqueue(self, feed: _Feed, record: dict[str, Any]) -> None:

@@ -96,6 +96,12 @@ def queued_after(conn: sqlite3.Connection, channel: str, seq: int,
     return [record(r) for r in rows]
 
 
+def queued_by_channel(conn: sqlite3.Connection, wants: list[tuple[str, int, int]]
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """For each (channel, after seq, limit): its queued records, all from one snapshot."""
+    return {channel: queued_after(conn, channel, seq, limit) for channel, seq, limit in wants}
+
+
 def mark_sending(conn: sqlite3.Connection, delivery_id: str, at: str) -> bool:
     """Claim a queued record for its one attempt; False if it is not queued any more."""
     cur = conn.execute(
