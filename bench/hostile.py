@@ -1,14 +1,20 @@
-"""The API while every delivery hangs (issue 5): webhooks go to a receiver that never answers
-(each attempt runs into webhook.timeout_s, holding a dispatcher slot), while clients create and
-approve requests at a steady rate. Prints the API's p50/p99 and the gateway's peak RSS.
+"""The API while every delivery goes to a hostile peer (issue 5): clients create and approve
+requests at a steady rate while each hook goes to one kind of misbehaving receiver or mail
+server. Prints, per peer, the API's p50/p99, the gateway's peak RSS and how the deliveries
+ended.
 
-    .venv/bin/python bench/hostile.py [--seconds 15] [--rate 200]
+    .venv/bin/python bench/hostile.py [--seconds 8] [--rate 200] [--peers hang,trickle,...]
+
+Peers: hang (never answers: each attempt holds a slot until webhook.timeout_s), trickle (one
+byte every 100 ms), big (a 20 MB answer), reset (closes the connection), redirect (302 to a
+private address), smtp-silent (accepts, never answers), smtp-refuse (554 at the greeting).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import statistics
 import sys
 import tempfile
@@ -22,41 +28,85 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from api import APPROVER, ITEM, REQUESTER, gateway_config  # noqa: E402
+from api import ADMIN, APPROVER, ITEM, REQUESTER, gateway_config  # noqa: E402
 from common import free_port, peak_rss_mb, percentile, start, stop, wait_ready  # noqa: E402
 
+PEERS = ("hang", "trickle", "big", "reset", "redirect", "smtp-silent", "smtp-refuse")
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--rate", type=float, default=200, help="API calls per second")
-    args = parser.parse_args()
-    hanging = 0
 
-    async def hang(request: web.Request) -> web.Response:
-        nonlocal hanging
-        hanging += 1
-        await asyncio.sleep(60)
+async def hostile_http(kind: str, hits: list[int]) -> tuple[web.AppRunner, int]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        hits.append(1)
+        await request.read()
+        if kind == "hang":
+            await asyncio.sleep(60)
+        elif kind == "trickle":
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for _ in range(600):  # bounded: 60 s at most
+                await response.write(b"x")
+                await asyncio.sleep(0.1)
+            return response
+        elif kind == "big":
+            return web.Response(body=b"x" * 20_000_000)
+        elif kind == "reset":
+            assert request.transport is not None
+            request.transport.close()
+        elif kind == "redirect":
+            raise web.HTTPFound("http://10.0.0.1/hook")
         return web.Response()
 
     app = web.Application()
-    app.router.add_post("/hook", hang)
+    app.router.add_post("/hook", handle)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
-    hook_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+async def hostile_smtp(kind: str, hits: list[int]) -> tuple[asyncio.AbstractServer, int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hits.append(1)
+        if kind == "smtp-refuse":
+            writer.write(b"554 no service here\r\n")
+            await writer.drain()
+        else:
+            await asyncio.sleep(60)
+        writer.close()
+
+    port = free_port()
+    return await asyncio.start_server(handle, "127.0.0.1", port), port
+
+
+async def run_peer(kind: str, seconds: float, rate: float) -> dict:
+    hits: list[int] = []
+    mail = kind.startswith("smtp-")
+    if mail:
+        server, peer_port = await hostile_smtp(kind, hits)
+        close = server.close
+    else:
+        runner, peer_port = await hostile_http(kind, hits)
+        close = None
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
         config = gateway_config(tmp / "hostile.db", port, "full")
-        config["policies"][0]["hook"] = {"type": "webhook", "secret": "s",
-                                         "url": f"http://127.0.0.1:{hook_port}/hook"}
+        if mail:
+            config["policies"][0]["hook"] = {"type": "email", "email": "tickets@acme.com"}
+            config["mail"] = {"host": "127.0.0.1", "port": peer_port, "timeout_s": 5,
+                              "from": "gateway@acme.com"}
+        else:
+            config["policies"][0]["hook"] = {"type": "webhook", "secret": "s",
+                                             "url": f"http://127.0.0.1:{peer_port}/hook"}
+        # The receivers are on loopback; a redirect is never followed, wherever it points.
         config["webhook"] = {"timeout_s": 5, "allow_http": True, "allow_private_networks": True}
         path = tmp / "hostile.yaml"
         path.write_text(yaml.safe_dump(config))
         proc = start(["-m", "gateway", "serve", "--config", str(path)], tmp / "gateway.log")
         base = f"http://127.0.0.1:{port}"
         latencies: list[float] = []
+        outcomes: collections.Counter[str] = collections.Counter()
         try:
             await wait_ready(f"{base}/healthz", proc)
             async with aiohttp.ClientSession() as session:
@@ -79,22 +129,42 @@ async def main() -> None:
 
                 tasks = []
                 t_start = time.monotonic()
-                count = int(args.seconds * args.rate / 2)  # two calls each
+                count = int(seconds * rate / 2)  # two calls each
                 for i in range(count):
-                    delay = t_start + i * 2 / args.rate - time.monotonic()
+                    delay = t_start + i * 2 / rate - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     tasks.append(asyncio.create_task(one(i)))
                 await asyncio.gather(*tasks)
+                async with session.get(f"{base}/v1/deliveries?limit=500", headers={
+                        "Authorization": f"Bearer {ADMIN[1]}"}) as r:
+                    for d in (await r.json())["items"]:
+                        outcomes[(d.get("error") or {}).get("kind") or d["state"]] += 1
             rss = peak_rss_mb(proc.pid)
         finally:
             stop(proc)
-            await runner.cleanup()
+            if close is not None:
+                close()
+            else:
+                await runner.cleanup()
     ms = [x * 1000 for x in latencies]
-    print(f"{len(ms)} API calls at {args.rate:.0f}/s over {args.seconds:.0f} s while "
-          f"{hanging} webhook attempts hung (timeout 5 s, 32 slots)")
-    print(f"API p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
-          f"gateway peak RSS {rss:.0f} MB")
+    return {"calls": len(ms), "p50": statistics.median(ms), "p99": percentile(ms, 0.99),
+            "rss": rss, "hits": len(hits), "outcomes": dict(outcomes.most_common(3))}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--rate", type=float, default=200, help="API calls per second")
+    parser.add_argument("--peers", default=",".join(PEERS))
+    args = parser.parse_args()
+    print(f"# API calls at {args.rate:.0f}/s for {args.seconds:.0f} s per peer, hook timeout "
+          "5 s, 32 webhook slots, synchronous=full; outcomes of the first 500 deliveries")
+    print(f"{'peer':<13}{'calls':>6}{'p50 ms':>8}{'p99 ms':>8}{'RSS MB':>8}{'hits':>6}  outcomes")
+    for kind in args.peers.split(","):
+        r = await run_peer(kind, args.seconds, args.rate)
+        print(f"{kind:<13}{r['calls']:>6}{r['p50']:>8.1f}{r['p99']:>8.1f}{r['rss']:>8.0f}"
+              f"{r['hits']:>6}  {r['outcomes']}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -30,19 +31,33 @@ def record(row: sqlite3.Row) -> dict[str, Any]:
     return rec
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_sql(names: tuple[str, ...]) -> str:
+    """The statement for one set of columns, built once (it is on every creation's path)."""
+    columns = ", ".join('"' + n + '"' for n in names)
+    return f"INSERT INTO requests ({columns}) VALUES ({', '.join('?' for _ in names)})"
+
+
+@functools.lru_cache(maxsize=64)
+def _update_sql(names: tuple[str, ...]) -> str:
+    sets = ", ".join('"' + n + '" = ?' for n in names)
+    return f"UPDATE requests SET {sets} WHERE id = ?"
+
+
 def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> str:
     row = to_row(COLUMNS, rec)
     row["target_type"] = rec["target"]["type"]
     row["target_id"] = rec["target"]["id"]
     row["updated_at"] = rec["createdAt"]
-    names = ", ".join(f'"{n}"' for n in row)
-    marks = ", ".join("?" for _ in row)
-    cur = conn.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", tuple(row.values()))
+    cur = conn.execute(_insert_sql(tuple(row)), tuple(row.values()))
     request_id = cur.lastrowid
-    conn.executemany(
-        "INSERT OR IGNORE INTO request_recipients (request_id, email) VALUES (?, ?)",
-        [(request_id, email.lower()) for email in rec["recipients"]],
-    )
+    recipients = {email.lower() for email in rec["recipients"]}
+    if len(recipients) == 1:
+        conn.execute("INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
+                     (request_id, recipients.pop()))
+    elif recipients:
+        conn.executemany("INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
+                         [(request_id, email) for email in sorted(recipients)])
     return str(request_id)
 
 
@@ -55,8 +70,7 @@ def get(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
 
 def update(conn: sqlite3.Connection, request_id: str, changes: dict[str, Any], now: str) -> None:
     row = to_row(COLUMNS, changes) | {"updated_at": now}
-    sets = ", ".join(f'"{n}" = ?' for n in row)
-    conn.execute(f"UPDATE requests SET {sets} WHERE id = ?", (*row.values(), int(request_id)))
+    conn.execute(_update_sql(tuple(row)), (*row.values(), int(request_id)))
 
 
 def count_open(conn: sqlite3.Connection, *, resource: str | None = None,
