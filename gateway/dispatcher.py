@@ -127,11 +127,13 @@ class Dispatcher:
         if key not in self._lane_tasks:
             self._lane_tasks[key] = asyncio.create_task(self._drain(key))
 
+    def _hooks_held(self) -> bool:
+        return bool(self._feeds["webhook"].held or self._feeds["email"].held)
+
     async def _hooks_quiet(self) -> None:
         """Until no hook (webhook or mailhook) is held, or NOTIFICATION_YIELD_S has passed."""
         deadline = time.monotonic() + NOTIFICATION_YIELD_S
-        while (self._feeds["webhook"].held or self._feeds["email"].held) \
-                and time.monotonic() < deadline:
+        while self._hooks_held() and time.monotonic() < deadline:
             self._quiet.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._quiet.wait(), deadline - time.monotonic())
@@ -148,7 +150,7 @@ class Dispatcher:
                     await self._attempt(lane[0])
                 lane.popleft()
                 feed.held -= 1
-                if not (self._feeds["webhook"].held or self._feeds["email"].held):
+                if not self._hooks_held():
                     self._quiet.set()
                 if feed.held == MAX_HELD // 2:
                     self.poke()  # room again: fetch what waits in the database
