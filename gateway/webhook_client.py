@@ -33,8 +33,8 @@ class BlockedDestination(OSError):
 
 
 class GuardedResolver(AbstractResolver):
-    def __init__(self, allow_private: bool) -> None:
-        self._inner = DefaultResolver()
+    def __init__(self, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
         self._allow_private = allow_private
 
     async def resolve(self, host: str, port: int = 0,
@@ -81,14 +81,17 @@ def _message(exc: BaseException) -> str:
 class WebhookClient:
     """One shared aiohttp session for every webhook delivery."""
 
-    def __init__(self, config: WebhookConfig, concurrency: int) -> None:
+    def __init__(self, config: WebhookConfig, concurrency: int,
+                 resolver: AbstractResolver | None = None) -> None:
+        """`resolver` answers DNS (the system's by default); its answers are checked."""
         self._config = config
         self._concurrency = concurrency
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self._config.allow_private_networks),
+            resolver=GuardedResolver(self._config.allow_private_networks, self._resolver),
             limit=self._concurrency, ttl_dns_cache=10,
         )
         timeout = aiohttp.ClientTimeout(total=self._config.timeout_s,

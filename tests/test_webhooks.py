@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
+from aiohttp.abc import AbstractResolver, ResolveResult
 from jsonschema import Draft202012Validator
 
 from gateway.config import WebhookConfig
+from gateway.destinations import url_problem
 from gateway.webhook_client import WebhookClient
 from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, Gateway, hooked_sections
 
@@ -193,6 +196,55 @@ async def test_destinations_are_checked_on_the_connected_address(receiver) -> No
         assert outcome.error_kind == "blocked-destination" and receiver.calls == []
     finally:
         await https_only.close()
+
+
+class ChangingDNS(AbstractResolver):
+    """A DNS server's answers, set by the test: what a name resolves to can change at any
+    moment (DNS rebinding), or hold a public and a private address at once."""
+
+    def __init__(self) -> None:
+        self.answer: list[str] = []
+        self.asked = 0
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        self.asked += 1
+        return [{"hostname": host, "host": address, "port": port,
+                 "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST} for address in self.answer]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_dns_answer_that_changes_is_checked_when_connecting(receiver) -> None:
+    """The policy's URL names a host that answered a public address when the policy was
+    written; at delivery time it answers 127.0.0.1 (or a public and a loopback address
+    together). The address the connection would use is refused, nothing reaches the
+    receiver listening there."""
+    dns = ChangingDNS()
+    problem = url_problem(f"http://hooks.example.com:{receiver.port}/ok",
+                          WebhookConfig(allow_http=True))
+    dns.answer = ["93.184.216.34"]
+    assert problem is None  # written: a name passes; its addresses are checked on delivery
+    client = WebhookClient(WebhookConfig(timeout_s=2, allow_http=True,
+                                         allow_private_networks=False), concurrency=2,
+                           resolver=dns)
+    await client.start()
+    try:
+        for answer in (["127.0.0.1"], ["93.184.216.34", "127.0.0.1"], ["::ffff:10.0.0.7"]):
+            dns.answer = answer
+            asked = dns.asked
+            outcome = await client.send(
+                url=f"http://rebind-{len(answer)}-{asked}.example.com:{receiver.port}/ok",
+                body=b"{}", secret="s", delivery_id="d", event="approved")
+            assert dns.asked == asked + 1  # resolved at delivery time, not from a check
+            assert outcome.state == "failed", answer
+            assert outcome.error_kind == "blocked-destination", (answer, outcome)
+            assert answer[-1] in (outcome.error_message or ""), outcome
+        assert receiver.calls == []
+    finally:
+        await client.close()
 
 
 async def test_long_non_ascii_secret_verifies(start_gateway, receiver, mail_sink) -> None:
