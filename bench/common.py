@@ -22,13 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def wait_ready(url: str, proc: subprocess.Popen) -> None:
+async def wait_ready(url: str, proc: subprocess.Popen, *, tls: bool = False) -> None:
+    """Until `url` answers 200; `tls`: over HTTPS with any certificate (a hostile peer's)."""
+    if tls:
+        url = url.replace("http://", "https://", 1)
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}")
             try:
-                async with session.get(url) as r:
+                async with session.get(url, ssl=not tls) as r:
                     if r.status == 200:
                         return
             except aiohttp.ClientError:

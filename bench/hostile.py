@@ -7,7 +7,8 @@ ended.
 
 Peers: hang (never answers: each attempt holds a slot until webhook.timeout_s), trickle (one
 byte every 100 ms), big (a 20 MB answer), reset (closes the connection), redirect (302 to a
-private address), smtp-silent (accepts, never answers), smtp-refuse (554 at the greeting).
+private address), bad-tls (HTTPS with a self-signed certificate), smtp-silent (accepts, never
+answers), smtp-refuse (554 at the greeting), smtp-drop (hangs up in the middle of DATA).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import argparse
 import asyncio
 import collections
 import os
+import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +35,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from api import ADMIN, APPROVER, ITEM, REQUESTER, gateway_config  # noqa: E402
 from common import free_port, peak_rss_mb, percentile, start, stop, wait_ready  # noqa: E402
 
-PEERS = ("hang", "trickle", "big", "reset", "redirect", "smtp-silent", "smtp-refuse")
+PEERS = ("hang", "trickle", "big", "reset", "redirect", "bad-tls", "smtp-silent", "smtp-refuse",
+         "smtp-drop")
 
 
 BIG = b"x" * 20_000_000
@@ -71,8 +75,22 @@ def serve_http_peer(kind: str, port: int) -> None:
     app.router.add_post("/hook", handle)
     app.router.add_get("/hits", count)
     app.router.add_get("/healthz", count)
+    context = _self_signed() if kind == "bad-tls" else None
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
-                handler_cancellation=True)
+                handler_cancellation=True, ssl_context=context)
+
+
+def _self_signed() -> ssl.SSLContext:
+    """A certificate nobody trusts, made for this run."""
+    tmp = Path(tempfile.mkdtemp())
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 async def hostile_smtp(kind: str, hits: list[int]) -> tuple[asyncio.AbstractServer, int]:
@@ -81,6 +99,20 @@ async def hostile_smtp(kind: str, hits: list[int]) -> tuple[asyncio.AbstractServ
         if kind == "smtp-refuse":
             writer.write(b"554 no service here\r\n")
             await writer.drain()
+        elif kind == "smtp-drop":
+            writer.write(b"220 bench ESMTP\r\n")
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-bench\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go ahead\r\n")
+                    await writer.drain()
+                    await reader.read(100)  # a little of the message, then hang up
+                    break
+                else:
+                    writer.write(b"250 OK\r\n")
+                await writer.drain()
         else:
             await asyncio.sleep(60)
         writer.close()
@@ -97,7 +129,7 @@ async def run_peer(kind: str, seconds: float, rate: float) -> dict:
     else:
         peer_port = free_port()
         peer = start([__file__, "--serve-peer", kind, str(peer_port)], Path(os.devnull))
-        await wait_ready(f"http://127.0.0.1:{peer_port}/healthz", peer)
+        await wait_ready(f"http://127.0.0.1:{peer_port}/healthz", peer, tls=kind == "bad-tls")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
@@ -107,8 +139,9 @@ async def run_peer(kind: str, seconds: float, rate: float) -> dict:
             config["mail"] = {"host": "127.0.0.1", "port": peer_port, "timeout_s": 5,
                               "from": "gateway@acme.com"}
         else:
+            scheme = "https" if kind == "bad-tls" else "http"
             config["policies"][0]["hook"] = {"type": "webhook", "secret": "s",
-                                             "url": f"http://127.0.0.1:{peer_port}/hook"}
+                                             "url": f"{scheme}://127.0.0.1:{peer_port}/hook"}
         # The receivers are on loopback; a redirect is never followed, wherever it points.
         config["webhook"] = {"timeout_s": 5, "allow_http": True, "allow_private_networks": True}
         path = tmp / "hostile.yaml"
@@ -152,8 +185,9 @@ async def run_peer(kind: str, seconds: float, rate: float) -> dict:
                         outcomes[(d.get("error") or {}).get("kind") or d["state"]] += 1
             rss = peak_rss_mb(proc.pid)
             if not mail:
+                scheme = "https" if kind == "bad-tls" else "http"
                 async with aiohttp.ClientSession() as session, session.get(
-                        f"http://127.0.0.1:{peer_port}/hits") as r:
+                        f"{scheme}://127.0.0.1:{peer_port}/hits", ssl=False) as r:
                     hits = [1] * (await r.json())["hits"]
         finally:
             stop(proc)
