@@ -117,3 +117,14 @@ async def test_the_catalog_cache_forgets_what_was_rolled_back(database: Database
     await database.write(catalog.update, catalog.POLICIES, renamed,
                          "2026-01-02T00:00:00.000000Z")
     assert (await database.write(catalog.cached, catalog.POLICIES, "p1"))["name"] == "Renamed"
+
+
+async def test_the_catalog_cache_is_bounded(database: Database, monkeypatch) -> None:
+    monkeypatch.setattr(catalog, "CACHE_MAX", 3)
+
+    def look_up_many(conn: sqlite3.Connection) -> int:
+        for i in range(10):
+            catalog.cached(conn, catalog.POLICIES, f"p{i}")
+        return len(conn.catalog_cache)
+
+    assert await database.write(look_up_many) <= 3

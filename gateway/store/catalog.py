@@ -45,6 +45,9 @@ def get(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] | No
     return None if row is None else from_row(table.columns, row)
 
 
+CACHE_MAX = 10_000  # records; a few MB at most
+
+
 def cached(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] | None:
     """`get`, answered from the connection's cache when it has one (the writer's).
 
@@ -57,6 +60,8 @@ def cached(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] |
         return get(conn, table, key)
     slot = (table.name, key)
     if slot not in cache:
+        if len(cache) >= CACHE_MAX:  # a huge catalog: start over rather than grow
+            cache.clear()
         cache[slot] = get(conn, table, key)
     return cache[slot]
 
