@@ -30,9 +30,12 @@ tests/node/node_modules/.installed: tests/node/package.json
 serve: $(VENV)/.installed
 	$(BIN)/gateway serve --config $(CONFIG)
 
+# The suite runs twice: with synchronous=full (the default: batches on the writer thread)
+# and with normal (short batches on the event loop); see gateway/store/database.py.
 test: $(VENV)/.installed-test tests/node/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	GATEWAY_TEST_SYNCHRONOUS=normal $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -63,7 +63,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     database = app[DATABASE]
     await asyncio.get_running_loop().run_in_executor(None, database.open, migrate)
     try:
-        await database.write(upsert_configured_catalog, config, app[CATALOG])
+        await database.write_long(upsert_configured_catalog, config, app[CATALOG])
         await app[WEBHOOKS].start()
         await app[DISPATCHER].start()
         task = asyncio.create_task(app[SCHEDULER].run(), name="scheduler")

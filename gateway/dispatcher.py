@@ -77,8 +77,8 @@ class Dispatcher:
 
     async def start(self) -> int:
         """Mark what a previous process left mid-attempt, then send what is queued."""
-        interrupted = await self._db.write(delivery_store.interrupt_sending,
-                                           format_time(utcnow()))
+        interrupted = await self._db.write_long(delivery_store.interrupt_sending,
+                                                format_time(utcnow()))
         if interrupted:
             log.warning("%d deliveries were interrupted by a stop; they are not retried",
                         interrupted)
@@ -235,7 +235,8 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         try:
-            return await self._db.write(delivery_store.interrupt_sending, format_time(utcnow()))
+            return await self._db.write_long(delivery_store.interrupt_sending,
+                                             format_time(utcnow()))
         except Exception:  # the next start marks them instead
             log.exception("could not mark interrupted deliveries at shutdown")
             return 0

@@ -40,7 +40,7 @@ class Scheduler:
             self._wake.set()
 
     async def run_once(self) -> datetime | None:
-        count, next_due = await self._database.write(self._lifecycle.expire_due)
+        count, next_due = await self._database.write_long(self._lifecycle.expire_due)
         if count:
             log.info("expired or revoked %d requests", count)
         if count >= EXPIRY_BATCH:

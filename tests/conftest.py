@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,10 @@ def raw_config(db_path: Path, **sections: Any) -> dict[str, Any]:
         {"email": EMAILS["integration"], "token": TOKENS["integration"], "integration": True},
         {"email": EMAILS["admin"], "token": TOKENS["admin"], "admin": True},
     ]
-    raw: dict[str, Any] = {"store": {"path": str(db_path)}, "users": users,
+    # GATEWAY_TEST_SYNCHRONOUS=normal runs the suite with the writes on the event loop.
+    synchronous = os.environ.get("GATEWAY_TEST_SYNCHRONOUS", "full")
+    raw: dict[str, Any] = {"store": {"path": str(db_path), "synchronous": synchronous},
+                           "users": users,
                            **copy.deepcopy(CATALOG)}
     raw.update(sections)
     return raw

@@ -1,5 +1,6 @@
-"""The writer thread's group commit, on a real SQLite file: batches, failures inside a batch,
-after-commit callbacks and the writer's catalog cache."""
+"""The writer's group commit, on a real SQLite file, in both places where batches run (the
+writer thread with FULL, the event loop with NORMAL): batches, failures inside a batch,
+after-commit callbacks, the writer's catalog cache, long operations, checkpoints."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.store import catalog
+from gateway.store import database as database_module
 from gateway.store.database import Database, after_commit
 from gateway.store.schema import migrate
 
@@ -20,9 +22,9 @@ POLICY = {"code": "p1", "name": "P1", "description": None, "itemTypes": ["datase
           "emailNotifications": False, "hook": {"type": "none"}}
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(str(tmp_path / "store.db"), "normal")
+@pytest.fixture(params=["normal", "full"])
+async def database(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    db = Database(str(tmp_path / "store.db"), request.param)
     db.open(migrate)
     await db.write(lambda conn: conn.execute("CREATE TABLE t (v TEXT UNIQUE)"))
     yield db
@@ -32,7 +34,7 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 async def _one_batch(db: Database, *operations) -> list:
     """Queue `operations` while the writer is held, so that they form one batch."""
     release = threading.Event()
-    hold = asyncio.ensure_future(db.write(lambda conn: release.wait(5)))
+    hold = asyncio.ensure_future(db.write_long(lambda conn: release.wait(5)))
     await asyncio.sleep(0.05)  # the writer is now inside `hold`
     results = [asyncio.ensure_future(db.write(op)) for op in operations]
     await asyncio.sleep(0.01)
@@ -128,3 +130,53 @@ async def test_the_catalog_cache_is_bounded(database: Database, monkeypatch) -> 
         return len(conn.catalog_cache)
 
     assert await database.write(look_up_many) <= 3
+
+
+def _thread_name(conn: sqlite3.Connection) -> str:
+    return threading.current_thread().name
+
+
+async def test_a_commit_that_syncs_never_runs_on_the_event_loop(database: Database) -> None:
+    loop_thread = threading.current_thread().name
+    short = await database.write(_thread_name)
+    long = await database.write_long(_thread_name)
+    assert long != loop_thread  # long operations: always on the writer thread
+    if database.synchronous == "full":  # each commit syncs: never on the loop
+        assert short != loop_thread
+    else:  # NORMAL commits do not wait for the disk: short batches run on the loop
+        assert short == loop_thread
+
+
+async def test_close_finishes_the_queued_writes_first(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "close.db"), "full")
+    db.open(migrate)
+    await db.write(lambda conn: conn.execute("CREATE TABLE t (v TEXT UNIQUE)"))
+    writes = [asyncio.ensure_future(db.write(_insert(f"v{i:02}"))) for i in range(20)]
+    await asyncio.sleep(0)  # queued, not yet run
+    await db.close()
+    assert [w.result() for w in writes] == [f"v{i:02}" for i in range(20)]
+    assert _values(db) == [f"v{i:02}" for i in range(20)]
+
+
+async def test_the_wal_is_checkpointed_when_batches_run_on_the_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database_module, "CHECKPOINT_EVERY", 8)
+    db = Database(str(tmp_path / "wal.db"), "normal")
+    db.open(migrate)
+    try:
+        await db.write(lambda conn: conn.execute("CREATE TABLE t (v TEXT)"))
+        for i in range(400):  # one batch each: 400 commits of a 2 KB row, ~5 MB of WAL
+            await db.write(lambda conn, i=i: conn.execute("INSERT INTO t VALUES (?)",
+                                                          (f"{i:04}" * 512,)))
+            await asyncio.sleep(0.001)  # let a finished checkpoint report back
+        wal = Path(db.path + "-wal").stat().st_size
+        # Without the background checkpoint (SQLite's own is off on this connection) the
+        # WAL holds every commit; with it, it starts again from the top once copied.
+        assert wal < 2 * 1024 * 1024, wal
+        conn = sqlite3.connect(db.path)
+        try:
+            assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 400
+        finally:
+            conn.close()
+    finally:
+        await db.close()
