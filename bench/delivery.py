@@ -4,7 +4,7 @@ measured in the same run at the same concurrency: a bare loop of signed aiohttp 
 mailhooks, a bare loop of aiosmtplib sends over reused connections).
 
     .venv/bin/python bench/delivery.py [--approvals 2000] [--synchronous both] [--channels both]
-                                       [--rounds 3] [--notifications]
+                                       [--rounds 3] [--notifications off|on|compare]
 
 The gateway, the receivers and this client each run in their own process. Latency is measured
 from the transition time the payload carries (taken just before the commit) to the arrival, so
@@ -40,7 +40,6 @@ from gateway.store import deliveries as delivery_store  # noqa: E402
 from gateway.timeutil import format_time, utcnow  # noqa: E402
 
 CONCURRENCY = 64
-NOTIFICATIONS = [False]  # --notifications: each approval also mails the requester
 SECRET = "bench-webhook-secret"
 BODY = (b'{"webhookVersion":"1.0","requesterEmail":"johndoe@acme.com","status":"Approved",'
         + b'"padding":"' + b"x" * 1500 + b'"}')
@@ -166,13 +165,14 @@ async def drain(tmp: Path, config: Path, db: str, peers: str, channel: str, n: i
 
 
 async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port: int,
-                      smtp_port: int, n: int, steady_rate: float) -> dict:
+                      smtp_port: int, n: int, steady_rate: float,
+                      notifications: bool) -> dict:
     port = free_port()
     config = gateway_config(tmp / f"deliv-{mode}-{channel}.db", port, mode)
     hook = ({"type": "webhook", "url": f"http://127.0.0.1:{http_port}/hook", "secret": SECRET}
             if channel == "webhook" else {"type": "email", "email": "tickets@acme.com"})
     config["policies"][0]["hook"] = {**hook, "statuses": ["approved"]}
-    config["policies"][0]["emailNotifications"] = NOTIFICATIONS[0]
+    config["policies"][0]["emailNotifications"] = notifications
     config["webhook"] = {"timeout_s": 10, "allow_http": True, "allow_private_networks": True}
     config["mail"] = {"host": "127.0.0.1", "port": smtp_port, "from": "gateway@acme.com"}
     config["delivery"] = {"concurrency": CONCURRENCY}
@@ -228,6 +228,10 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
         stop(proc)
 
 
+FIGURES = (("e2e/s", "deliveries_per_s"), ("drain/s", "drain_per_s"),
+           ("approv/s", "approvals_per_s"), ("p99 ms", "p99"))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--approvals", type=int, default=2000)
@@ -237,16 +241,17 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="baseline and gateway alternate this many times; the run with "
                              "the median ratio is printed")
-    parser.add_argument("--notifications", action="store_true",
-                        help="policies also send human notifications (SPEC §7)")
+    parser.add_argument("--notifications", choices=["off", "on", "compare"], default="off",
+                        help="policies also send human notifications (SPEC §7); compare: "
+                             "each round runs the gateway without, then with them, and "
+                             "prints the ratios of each pair")
     args = parser.parse_args()
-    NOTIFICATIONS[0] = args.notifications
+    settings = {"off": [False], "on": [True], "compare": [False, True]}[args.notifications]
     modes = ["full", "normal"] if args.synchronous == "both" else [args.synchronous]
     channels = ["webhook", "email"] if args.channels == "both" else [args.channels]
     n = args.approvals
     print(f"# {n} approvals per phase, {CONCURRENCY} in flight, steady phase at "
-          f"{args.steady_rate:.0f} approvals/s, loopback, notifications "
-          f"{'on' if args.notifications else 'off'}")
+          f"{args.steady_rate:.0f} approvals/s, loopback, notifications {args.notifications}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         http_port, smtp_port = free_port(), free_port()
@@ -255,9 +260,9 @@ async def main() -> None:
         peers = f"http://127.0.0.1:{http_port}"
         try:
             await wait_ready(f"{peers}/healthz", peers_proc)
-            results: dict[tuple[str, str], list[tuple[float, dict]]] = {}
+            results: dict[tuple[str, str, bool], list[tuple[float, dict]]] = {}
             base_rates: dict[str, list[float]] = {c: [] for c in channels}
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
                 for channel in channels:
                     for mode in modes:
                         # The baseline right before each gateway run: the ratio compares
@@ -266,28 +271,44 @@ async def main() -> None:
                                      if channel == "webhook"
                                      else await mail_baseline(smtp_port, n))
                         base_rates[channel].append(base_rate)
-                        r = await run_gateway(tmp, mode, channel, peers, http_port,
-                                              smtp_port, n, args.steady_rate)
-                        results.setdefault((channel, mode), []).append((base_rate, r))
-            print(f"\n{'channel':<9}{'sync':<8}{'e2e/s':>7}{'drain/s':>9}{'vs base':>9}"
-                  f"{'approv/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'RSS MB':>8}{'failed':>8}")
+                        # Compare: the order flips each round, so neither side always
+                        # runs on a warmer (or busier) machine.
+                        for notify in settings[::-1] if round_ % 2 else settings:
+                            r = await run_gateway(tmp, mode, channel, peers, http_port,
+                                                  smtp_port, n, args.steady_rate, notify)
+                            results.setdefault((channel, mode, notify), []).append(
+                                (base_rate, r))
+            print(f"\n{'channel':<9}{'sync':<8}{'notify':<7}{'e2e/s':>7}{'drain/s':>9}"
+                  f"{'vs base':>9}{'approv/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'RSS MB':>8}"
+                  f"{'failed':>8}")
             for channel in channels:
                 rates = ", ".join(f"{b:.0f}" for b in base_rates[channel])
-                print(f"{channel:<9}{'base':<8}{'':>7}"
+                print(f"{channel:<9}{'base':<15}{'':>7}"
                       f"{statistics.median(base_rates[channel]):>9.0f}{'100%':>9}"
                       f"   (per run: {rates})")
                 for mode in modes:
-                    runs = results[(channel, mode)]
-                    # The run with the median ratio, reported whole (its latencies with it).
-                    base_rate, r = sorted(runs, key=lambda br: br[1]["drain_per_s"] / br[0])[
-                        len(runs) // 2]
-                    ratio = r["drain_per_s"] / base_rate
-                    print(f"{channel:<9}{mode:<8}{r['deliveries_per_s']:>7.0f}"
-                          f"{r['drain_per_s']:>9.0f}{ratio:>8.0%} "
-                          f"{r['approvals_per_s']:>9.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
-                          f"{r['rss_mb']:>8.0f}{r['failed']:>8}")
-                    print(f"{'':<17}drain/base per run: "
-                          + ", ".join(f"{x['drain_per_s'] / b:.0%}" for b, x in runs))
+                    for notify in settings:
+                        runs = results[(channel, mode, notify)]
+                        # The run with the median ratio, reported whole (its latencies too).
+                        base_rate, r = sorted(
+                            runs, key=lambda br: br[1]["drain_per_s"] / br[0])[len(runs) // 2]
+                        ratio = r["drain_per_s"] / base_rate
+                        print(f"{channel:<9}{mode:<8}{'on' if notify else 'off':<7}"
+                              f"{r['deliveries_per_s']:>7.0f}"
+                              f"{r['drain_per_s']:>9.0f}{ratio:>8.0%} "
+                              f"{r['approvals_per_s']:>9.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
+                              f"{r['rss_mb']:>8.0f}{r['failed']:>8}")
+                        print(f"{'':<24}drain/base per run: "
+                              + ", ".join(f"{x['drain_per_s'] / b:.0%}" for b, x in runs))
+                    if len(settings) == 2:
+                        # Each pair ran back to back: on/off per pair, then the median.
+                        pairs = list(zip(results[(channel, mode, False)],
+                                         results[(channel, mode, True)], strict=True))
+                        for label, key in FIGURES:
+                            changes = [on[key] / off[key] - 1 for (_, off), (_, on) in pairs]
+                            print(f"{'':<24}with notifications, {label:<9} "
+                                  f"median {statistics.median(changes):+.0%}  (per pair: "
+                                  + ", ".join(f"{c:+.0%}" for c in changes) + ")")
         finally:
             stop(peers_proc)
 
