@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.timeutil import parse_time
 from tests.conftest import (
     CHURN,
     EMAILS,
@@ -234,3 +235,30 @@ async def test_notifications_give_way_to_hooks_for_a_bounded_time(
     waited = time.monotonic() - started
     assert len(receiver.calls) == 1
     assert bound[0] <= waited < bound[1], waited
+
+
+async def test_notifications_wait_while_hooks_keep_coming(start_gateway, receiver, mail_sink,
+                                                          monkeypatch) -> None:
+    """In a burst, every webhook is attempted before the first notification; once the hooks
+    have been quiet for QUIET_S, the notifications go."""
+    monkeypatch.setattr("gateway.dispatcher.QUIET_S", 1.0)  # longer than the burst's gaps
+    sections = notified(receiver, mail_sink)
+    sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url("/ok"),
+                                       "secret": HOOK_SECRET, "statuses": ["pending"]}
+    gw = await start_gateway(**sections)
+    for i in range(8):
+        await gw.create(ORDERS, action=f"read-{i}")
+    await receiver.wait_for(8)
+    await mail_sink.wait_for(8, timeout=10)  # one "submitted" mail per request
+    await settle(gw)
+    records = (await gw.get("/v1/deliveries?limit=100", user="admin"))["items"]
+    webhooks = [d for d in records if d["channel"] == "webhook"]
+    notifications = [d for d in records if d["channel"] == "notification"]
+    assert len(webhooks) == 8 and len(notifications) == 8
+    assert all(d["state"] == "delivered" for d in records)
+    last_webhook = max(d["finishedAt"] for d in webhooks)
+    first_notification = min(d["attemptedAt"] for d in notifications)
+    assert first_notification > last_webhook
+    # ...and not before the hooks were quiet for QUIET_S (times are fixed-width UTC text).
+    gap = parse_time(first_notification) - parse_time(last_webhook)
+    assert gap.total_seconds() >= 0.9, gap
