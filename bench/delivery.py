@@ -299,7 +299,9 @@ async def main() -> None:
                               f"{r['approvals_per_s']:>9.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
                               f"{r['rss_mb']:>8.0f}{r['failed']:>8}")
                         print(f"{'':<24}drain/base per run: "
-                              + ", ".join(f"{x['drain_per_s'] / b:.0%}" for b, x in runs))
+                              + ", ".join(f"{x['drain_per_s'] / b:.0%}" for b, x in runs)
+                              + ";  p99 ms per run: "
+                              + ", ".join(f"{x['p99']:.1f}" for _, x in runs))
                     if len(settings) == 2:
                         # Each pair ran back to back: on/off per pair, then the median.
                         pairs = list(zip(results[(channel, mode, False)],

@@ -173,8 +173,13 @@ class Dispatcher:
             while lane:
                 if key[1] == "notification":
                     await self._hooks_quiet()
+                # The slot covers the claim and the attempt; the outcome is recorded after
+                # it is given back, so the next attempt (a pooled SMTP connection, for mail)
+                # does not wait for this record's commit.
                 async with slots:
-                    await self._attempt(lane[0])
+                    outcome = await self._attempt(lane[0])
+                if outcome is not None:
+                    await self._db.write(delivery_store.finish, lane[0]["id"], outcome)
                 lane.popleft()
                 feed.held -= 1
                 if feed.held == MAX_HELD // 2:
@@ -183,21 +188,22 @@ class Dispatcher:
             del self._lanes[key]
             del self._lane_tasks[key]
 
-    async def _attempt(self, record: dict[str, Any]) -> None:
+    async def _attempt(self, record: dict[str, Any]) -> Outcome | None:
+        """Claim the record (committed before anything is sent), then send it once; None if
+        it was no longer queued."""
         claimed = await self._db.write(delivery_store.mark_sending, record["id"],
                                        format_time(utcnow()))
         if not claimed:
-            return
+            return None
         try:
-            outcome = await self._send(record)
+            return await self._send(record)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug of ours: record it, never crash the dispatcher
             log.exception("delivery %s failed unexpectedly", record["id"])
             now = format_time(utcnow())
-            outcome = Outcome(state="failed", attempted_at=now, finished_at=now, duration_ms=0,
-                              error_kind="internal", error_message=type(exc).__name__)
-        await self._db.write(delivery_store.finish, record["id"], outcome)
+            return Outcome(state="failed", attempted_at=now, finished_at=now, duration_ms=0,
+                           error_kind="internal", error_message=type(exc).__name__)
 
     def forget_secrets(self) -> None:
         """A policy changed: the next delivery reads its secret again."""
