@@ -158,10 +158,11 @@ async def test_close_finishes_the_queued_writes_first(tmp_path: Path) -> None:
     assert _values(db) == [f"v{i:02}" for i in range(20)]
 
 
-async def test_the_wal_is_checkpointed_when_batches_run_on_the_loop(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_the_wal_is_checkpointed_beside_the_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synchronous: str) -> None:
     monkeypatch.setattr(database_module, "CHECKPOINT_EVERY", 8)
-    db = Database(str(tmp_path / "wal.db"), "normal")
+    db = Database(str(tmp_path / "wal.db"), synchronous)
     db.open(migrate)
     try:
         await db.write(lambda conn: conn.execute("CREATE TABLE t (v TEXT)"))

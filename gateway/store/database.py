@@ -14,10 +14,13 @@ Where a batch runs is decided by what its commit waits for:
   loop itself. Measured (bench/api.py, 5 alternating rounds): on the writer thread half of
   each batch's time was spent waiting for the GIL (every statement releases and retakes it:
   ~215 us per operation against ~90 us of work), and running them on the loop gave 20-50%
-  more creations and 5-20% more approvals per second. The checkpoints, which do sync the
-  database file, are then left to a background thread (`_checkpoint`).
+  more creations and 5-20% more approvals per second.
 - Operations that may run long (`write_long`: the scheduler's sweeps, start-up upserts) run
   on the writer thread in either mode.
+- Checkpoints (copying the WAL into the database file, which syncs it) run on a thread of
+  their own, beside the writes (`_checkpoint`). SQLite's automatic checkpoint would run inside
+  a commit: on the loop with NORMAL, and holding up every write with FULL (one stall per
+  1,000 pages, seen as a 110-136 ms p99 in one of three mail delivery runs).
 
 Readers use their own connections; WAL lets them run beside the writer on the last
 committed snapshot.
@@ -42,9 +45,8 @@ Operation = Callable[..., Any]
 
 log = logging.getLogger("gateway.store")
 MAX_BATCH = 128
-# With batches on the loop, a background thread checkpoints the WAL after this many commits
-# (SQLite's own automatic checkpoint, at 1,000 pages, would sync the database file on the
-# loop); one checkpoint at a time, so a slow disk slows checkpoints, not commits.
+# A background thread checkpoints the WAL after this many commits (see the module's
+# docstring); one checkpoint at a time, so a slow disk slows checkpoints, not commits.
 CHECKPOINT_EVERY = 32
 
 
@@ -121,6 +123,7 @@ class Database:
         self._busy = False  # a batch is under way (on the loop or on the writer thread)
         self._idle: asyncio.Event | None = None
         self._writer_pool: ThreadPoolExecutor | None = None
+        self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
         self._checkpointing = False
         self._commits = 0  # since the last checkpoint began
@@ -134,11 +137,11 @@ class Database:
         conn = connect(self.path, self.synchronous)
         conn.execute("PRAGMA journal_mode = WAL")
         setup(conn)
-        if self._commit_on_loop:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
         conn.catalog_cache = {}
         self._conn = conn
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
+        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint")
         self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="db-reader")
 
     async def close(self) -> None:
@@ -148,10 +151,10 @@ class Database:
                 self._idle = asyncio.Event()
             self._idle.clear()
             await self._idle.wait()
-        for pool in (self._writer_pool, self._reader_pool):
+        for pool in (self._writer_pool, self._checkpoint_pool, self._reader_pool):
             if pool is not None:
                 pool.shutdown(wait=True)
-        self._writer_pool = self._reader_pool = None
+        self._writer_pool = self._checkpoint_pool = self._reader_pool = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -241,8 +244,7 @@ class Database:
         except BaseException as exc:  # the executor itself failed
             outcomes, callbacks = [(w.future, None, exc) for w in batch], []
         self._finish(outcomes, callbacks)
-        if self._commit_on_loop:
-            self._maybe_checkpoint(asyncio.get_running_loop())
+        self._maybe_checkpoint(asyncio.get_running_loop())
 
     def _finish(self, outcomes: list[Outcome], callbacks: list[Callable[[], None]]) -> None:
         for callback in callbacks:
@@ -264,12 +266,12 @@ class Database:
 
     def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
         self._commits += 1
-        if self._checkpointing or self._commits < CHECKPOINT_EVERY or self._writer_pool is None:
+        pool = self._checkpoint_pool
+        if self._checkpointing or self._commits < CHECKPOINT_EVERY or pool is None:
             return
         self._commits = 0
         self._checkpointing = True
-        # On the writer thread, which the loop's batches do not use; readers stay free.
-        running = loop.run_in_executor(self._writer_pool, self._checkpoint)
+        running = loop.run_in_executor(pool, self._checkpoint)
         running.add_done_callback(self._checkpoint_done)
 
     def _checkpoint(self) -> None:
