@@ -42,7 +42,9 @@ async def test_schemathesis_finds_nothing(tmp_path: Path, db_path: Path, receive
     assert "Tested: 32" in summary, summary
     stateful = text[text.find("Stateful (in"):text.find("SUMMARY")]
     covered = int(stateful.split("API Links:")[1].split("covered")[0])
-    # Without the hooks, 1 link is followed (creations are 404s); with them, 6-8 here (the
-    # gateway's answers, ids and times, steer the generation, so the count varies a little).
-    assert covered >= 3, stateful
+    # Without the hooks, 1 link is followed (creations are 404s); with them, 2-8 over the
+    # runs here (the gateway's answers, ids and times, steer the generation: the count varies
+    # from run to run even with a fixed seed). More than one proves links from created
+    # resources were followed.
+    assert covered >= 2, stateful
     print(stateful, summary)
