@@ -85,9 +85,9 @@ def create_app(config: Config) -> web.Application:
     database = Database(config.store.path, config.store.synchronous)
     webhooks = WebhookClient(config.webhook, config.delivery.concurrency)
     mail = MailClient(config.mail)
-    dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency)
-    outbox = Outbox(config.mail, MailhookRenderer(),
-                    NotificationRenderer(config.mail.subject_prefix),
+    notifier = NotificationRenderer(config.mail.subject_prefix)
+    dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency, notifier)
+    outbox = Outbox(config.mail, MailhookRenderer(), notifier,
                     users=[u.email for u in config.users], on_queued=dispatcher.poke)
     lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,),
                           expiring=outbox.expiring)

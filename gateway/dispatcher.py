@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from gateway.mail_client import MailClient
+from gateway.notifications import NotificationRenderer
 from gateway.outcome import Outcome
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
@@ -60,8 +61,9 @@ def _slots_of(channel: str) -> str:
 
 class Dispatcher:
     def __init__(self, database: Database, webhooks: WebhookClient, mail: MailClient,
-                 concurrency: int) -> None:
+                 concurrency: int, notifier: NotificationRenderer) -> None:
         self._db = database
+        self._notifier = notifier
         self._webhooks = webhooks
         self._mail = mail
         # Mail attempts wait for one of the mail client's pooled connections; they get slots
@@ -239,6 +241,16 @@ class Dispatcher:
         body, html = record["payload"], None
         if record["channel"] == "notification":
             content = orjson.loads(body)
+            if "text" not in content:  # what the mail is made from (see outbox): render it
+                try:
+                    content = self._notifier.render(content["kind"], content["request"],
+                                                    content["item"])
+                except Exception as exc:
+                    log.exception("notification %s could not be rendered", record["id"])
+                    now = format_time(utcnow())
+                    return Outcome(state="failed", attempted_at=now, finished_at=now,
+                                   duration_ms=0, error_kind="render",
+                                   error_message=f"{type(exc).__name__}: {exc}"[:500])
             body, html = content["text"], content["html"]
         return await self._mail.send(
             to=record["destination"], subject=meta.get("subject", ""),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import sqlite3
 import time
 from email.header import decode_header, make_header
 from email.message import Message
@@ -262,3 +264,48 @@ async def test_notifications_wait_while_hooks_keep_coming(start_gateway, receive
     # ...and not before the hooks were quiet for QUIET_S (times are fixed-width UTC text).
     gap = parse_time(first_notification) - parse_time(last_webhook)
     assert gap.total_seconds() >= 0.9, gap
+
+
+async def test_a_notification_tells_the_request_as_it_was_at_its_transition(
+        start_gateway, receiver, mail_sink, monkeypatch) -> None:
+    """Notifications are rendered when sent, from what the transition recorded: a change
+    made while a notification waits does not leak into it."""
+    monkeypatch.setattr("gateway.dispatcher.NOTIFICATION_YIELD_S", 1.0)
+    sections = notified(receiver, mail_sink, timeout_s=1.0)
+    sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url("/hang"),
+                                       "secret": HOOK_SECRET, "statuses": ["pending"]}
+    gw = await start_gateway(**sections)
+    created = await gw.create(ORDERS, reason="The first reason.")
+    status, _ = await gw.call("PUT", f"{REQ}/{created['id']}",
+                              json={"requestReason": "The second reason."})
+    assert status == 200
+    await mail_sink.wait_for(1, timeout=5)
+    [(_, message)] = mails(mail_sink, created["id"])
+    for text in parts(message).values():
+        assert "The first reason." in text and "The second reason." not in text
+
+
+async def test_a_notification_rendered_by_an_earlier_version_is_sent_as_it_is(
+        start_gateway, receiver, mail_sink, db_path) -> None:
+    """Records queued before an upgrade hold the rendered mail: it is sent unchanged."""
+    gw = await start_gateway(**notified(receiver, mail_sink))
+    created = await gw.create(ORDERS)
+    await mail_sink.wait_for(1)
+    await settle(gw)
+    rendered = {"subject": "[Access] Legacy", "text": "Legacy text.\n",
+                "html": "<p>Legacy HTML.</p>\n"}
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "INSERT INTO deliveries (id, request_id, event, channel, destination, policy_code, "
+        "state, created_at, payload, payload_sha256, meta) SELECT 'legacy', request_id, "
+        "event, channel, destination, policy_code, 'queued', created_at, ?, 'x', meta "
+        "FROM deliveries WHERE channel = 'notification'", (json.dumps(rendered),))
+    conn.commit()
+    conn.close()
+    await gw.create(ORDERS, action="write-data")  # a commit that wakes the dispatcher
+    await mail_sink.wait_for(3)
+    await settle(gw)
+    legacy = [m for _, m in mails(mail_sink, created["id"]) if "legacy" in m["Message-ID"]]
+    assert len(legacy) == 1
+    assert parts(legacy[0]) == {"text/plain": "Legacy text.\r\n",
+                                "text/html": "<p>Legacy HTML.</p>\r\n"}
