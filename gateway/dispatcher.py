@@ -33,10 +33,10 @@ FETCH = 1000
 MAX_HELD = 2000  # records held in memory per feed; the rest wait in the database, in order
 SECRET_TTL_S = 1.0
 # Notifications are for people, hooks for machines that act on them: notifications go when
-# the hooks are quiet (none held, none queued for QUIET_S), and each waits for that at most
-# NOTIFICATION_YIELD_S, so it is never starved. Measured (bench/delivery.py --notifications
-# compare): sent in the middle of a burst, notifications took their CPU from the approvals
-# and the webhooks of that burst.
+# the hooks are quiet (none held, none queued for QUIET_S), or once the hooks have been busy
+# for NOTIFICATION_YIELD_S, so a notification never waits longer than that for them.
+# Measured (bench/delivery.py --notifications compare): sent in the middle of a burst,
+# notifications took their CPU from the approvals and the webhooks of that burst.
 NOTIFICATION_YIELD_S = 5.0
 QUIET_S = 0.2
 
@@ -81,8 +81,10 @@ class Dispatcher:
         # notification checking again each time a hook finishes.
         self._gate = asyncio.Event()
         self._gate.set()
+        self._gate_closed_at = 0.0
         self._last_hook = 0.0
         self._gatekeeper: asyncio.Task[None] | None = None
+        self._wake_later: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._secrets: dict[str, tuple[str | None, float]] = {}
 
@@ -109,9 +111,15 @@ class Dispatcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            wants = [(feed.channel, feed.last_seq, min(FETCH, MAX_HELD - feed.held))
-                     for feed in self._feeds.values()]
-            wants = [w for w in wants if w[2] > 0]  # a full feed's lanes wake us for more
+            wants = []
+            for feed in self._feeds.values():
+                room = min(FETCH, MAX_HELD - feed.held)
+                if room <= 0:
+                    continue  # a full feed's lanes wake us for more
+                if feed.channel == "notification" and not self._notifications_may_go():
+                    self._fetch_notifications_later()  # they stay in the database meanwhile
+                    continue
+                wants.append((feed.channel, feed.last_seq, room))
             if not wants:
                 continue
             try:
@@ -145,9 +153,28 @@ class Dispatcher:
 
     def _hook_queued(self) -> None:
         self._last_hook = time.monotonic()
-        self._gate.clear()
+        if self._gate.is_set():
+            self._gate.clear()
+            self._gate_closed_at = self._last_hook
         if self._gatekeeper is None:
             self._gatekeeper = asyncio.create_task(self._open_when_quiet(), name="gatekeeper")
+
+    def _notifications_may_go(self) -> bool:
+        return (self._gate.is_set()
+                or time.monotonic() - self._gate_closed_at >= NOTIFICATION_YIELD_S)
+
+    def _fetch_notifications_later(self) -> None:
+        """While the gate is closed, queued notifications are not even fetched (no task, no
+        timer per record in a burst); fetch them once it opens (the gatekeeper wakes us) or
+        once it has been closed for NOTIFICATION_YIELD_S."""
+        if self._wake_later is None:
+            delay = self._gate_closed_at + NOTIFICATION_YIELD_S - time.monotonic()
+            self._wake_later = asyncio.get_running_loop().call_later(
+                max(delay, 0.0), self._woken_later)
+
+    def _woken_later(self) -> None:
+        self._wake_later = None
+        self.poke()
 
     async def _open_when_quiet(self) -> None:
         """Open the gate once no hook is held and none was queued for QUIET_S."""
@@ -156,16 +183,21 @@ class Dispatcher:
                 wait = self._last_hook + QUIET_S - time.monotonic()
                 if wait <= 0 and not self._hooks_held():
                     self._gate.set()
+                    self.poke()  # fetch the notifications that waited in the database
                     return
                 await asyncio.sleep(max(wait, QUIET_S / 4))
         finally:
             self._gatekeeper = None
 
     async def _hooks_quiet(self) -> None:
-        """Until the hooks are quiet, or NOTIFICATION_YIELD_S has passed."""
-        if not self._gate.is_set():
+        """A notification already fetched waits while the gate is closed, until it has been
+        closed for NOTIFICATION_YIELD_S at most."""
+        if self._gate.is_set():
+            return
+        remaining = self._gate_closed_at + NOTIFICATION_YIELD_S - time.monotonic()
+        if remaining > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._gate.wait(), NOTIFICATION_YIELD_S)
+                await asyncio.wait_for(self._gate.wait(), remaining)
 
     async def _drain(self, key: tuple[str, str, str]) -> None:
         lane = self._lanes[key]
@@ -264,6 +296,9 @@ class Dispatcher:
         Records still queued stay queued: they were never attempted, and the next start
         sends them.
         """
+        if self._wake_later is not None:
+            self._wake_later.cancel()
+            self._wake_later = None
         for task in (self._task, self._gatekeeper):
             if task is not None:
                 task.cancel()

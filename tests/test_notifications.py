@@ -309,3 +309,22 @@ async def test_a_notification_rendered_by_an_earlier_version_is_sent_as_it_is(
     assert len(legacy) == 1
     assert parts(legacy[0]) == {"text/plain": "Legacy text.\r\n",
                                 "text/html": "<p>Legacy HTML.</p>\r\n"}
+
+
+async def test_notifications_queued_while_hooks_are_busy_wait_no_longer_than_the_bound(
+        start_gateway, receiver, mail_sink, monkeypatch) -> None:
+    """A notification queued while hooks are busy is not even fetched; it still goes once
+    the hooks have been busy for NOTIFICATION_YIELD_S, not when they are done."""
+    monkeypatch.setattr("gateway.dispatcher.NOTIFICATION_YIELD_S", 0.5)
+    sections = notified(receiver, mail_sink, timeout_s=5.0)
+    sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url("/hang"),
+                                       "secret": HOOK_SECRET, "statuses": ["pending"]}
+    gw = await start_gateway(**sections)
+    started = time.monotonic()
+    await gw.create(ORDERS)  # its webhook hangs for 5 s: the hooks stay busy
+    await receiver.wait_for(1)
+    await gw.create(ORDERS, action="write-data")  # queued while the gate is closed
+    await mail_sink.wait_for(2, timeout=5)
+    waited = time.monotonic() - started
+    assert waited < 2.0, waited  # the bound (0.5 s), not the webhooks' 5 s timeout
+    assert len(receiver.calls) == 2
