@@ -15,6 +15,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -32,13 +33,14 @@ log = logging.getLogger("gateway.dispatcher")
 FETCH = 1000
 MAX_HELD = 2000  # records held in memory per feed; the rest wait in the database, in order
 SECRET_TTL_S = 1.0
-# Notifications are for people, hooks for machines that act on them: notifications go when
-# the hooks are quiet (none held, none queued for QUIET_S), or once the hooks have been busy
-# for NOTIFICATION_YIELD_S, so a notification never waits longer than that for them.
+# Notifications are for people, hooks for machines that act on them: a notification goes when
+# the hooks are quiet (none held, none queued for QUIET_S), or once it has waited
+# NOTIFICATION_YIELD_S (after its transition), so it is never starved.
 # Measured (bench/delivery.py --notifications compare): sent in the middle of a burst,
 # notifications took their CPU from the approvals and the webhooks of that burst.
 NOTIFICATION_YIELD_S = 5.0
 QUIET_S = 0.2
+RELEASE_EVERY_S = 0.1
 
 
 CHANNELS = ("webhook", "email", "notification")
@@ -77,14 +79,12 @@ class Dispatcher:
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._feeds = {channel: _Feed(channel) for channel in CHANNELS}
         self._wake = asyncio.Event()
-        # Open (set) while hooks are quiet. One task reopens it, rather than every waiting
-        # notification checking again each time a hook finishes.
-        self._gate = asyncio.Event()
-        self._gate.set()
-        self._gate_closed_at = 0.0
+        # True while the hooks are quiet; one task sets it again (`_open_when_quiet`).
+        self._quiet = True
         self._last_hook = 0.0
         self._gatekeeper: asyncio.Task[None] | None = None
-        self._wake_later: asyncio.TimerHandle | None = None
+        self._waiting: deque[dict[str, Any]] = deque()  # notifications held back, in order
+        self._release_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._secrets: dict[str, tuple[str | None, float]] = {}
 
@@ -116,9 +116,6 @@ class Dispatcher:
                 room = min(FETCH, MAX_HELD - feed.held)
                 if room <= 0:
                     continue  # a full feed's lanes wake us for more
-                if feed.channel == "notification" and not self._notifications_may_go():
-                    self._fetch_notifications_later()  # they stay in the database meanwhile
-                    continue
                 wants.append((feed.channel, feed.last_seq, room))
             if not wants:
                 continue
@@ -135,14 +132,19 @@ class Dispatcher:
                 feed = self._feeds[channel]
                 for record in found[channel]:
                     feed.last_seq = record["seq"]
-                    self._enqueue(feed, record)
+                    feed.held += 1
+                    if channel == "notification" and (self._waiting
+                                                      or not self._quiet):
+                        self._wait_for_quiet(record)
+                    else:
+                        self._enqueue(feed, record)
                 if len(found[channel]) == room:
                     self._wake.set()
 
     def _enqueue(self, feed: _Feed, record: dict[str, Any]) -> None:
+        """Into its lane (counted in `feed.held` already)."""
         if feed.channel != "notification":
             self._hook_queued()
-        feed.held += 1
         key = (record["requestId"], record["channel"], record["destination"])
         self._lanes.setdefault(key, deque()).append(record)
         if key not in self._lane_tasks:
@@ -153,51 +155,42 @@ class Dispatcher:
 
     def _hook_queued(self) -> None:
         self._last_hook = time.monotonic()
-        if self._gate.is_set():
-            self._gate.clear()
-            self._gate_closed_at = self._last_hook
+        self._quiet = False
         if self._gatekeeper is None:
             self._gatekeeper = asyncio.create_task(self._open_when_quiet(), name="gatekeeper")
 
-    def _notifications_may_go(self) -> bool:
-        return (self._gate.is_set()
-                or time.monotonic() - self._gate_closed_at >= NOTIFICATION_YIELD_S)
+    def _wait_for_quiet(self, record: dict[str, Any]) -> None:
+        """Hold a notification while the hooks are busy: in one queue, in order, with one
+        timer for all (not a task and a timer per record: a burst queues thousands)."""
+        self._waiting.append(record)
+        if self._release_timer is None:
+            self._release_timer = asyncio.get_running_loop().call_later(
+                RELEASE_EVERY_S, self._release_waiting)
 
-    def _fetch_notifications_later(self) -> None:
-        """While the gate is closed, queued notifications are not even fetched (no task, no
-        timer per record in a burst); fetch them once it opens (the gatekeeper wakes us) or
-        once it has been closed for NOTIFICATION_YIELD_S."""
-        if self._wake_later is None:
-            delay = self._gate_closed_at + NOTIFICATION_YIELD_S - time.monotonic()
-            self._wake_later = asyncio.get_running_loop().call_later(
-                max(delay, 0.0), self._woken_later)
-
-    def _woken_later(self) -> None:
-        self._wake_later = None
-        self.poke()
+    def _release_waiting(self) -> None:
+        """Send on what waited NOTIFICATION_YIELD_S, or everything once the hooks are quiet."""
+        self._release_timer = None
+        feed = self._feeds["notification"]
+        quiet = self._quiet
+        due = format_time(utcnow() - timedelta(seconds=NOTIFICATION_YIELD_S))
+        while self._waiting and (quiet or self._waiting[0]["createdAt"] <= due):
+            self._enqueue(feed, self._waiting.popleft())
+        if self._waiting and self._release_timer is None:
+            self._release_timer = asyncio.get_running_loop().call_later(
+                RELEASE_EVERY_S, self._release_waiting)
 
     async def _open_when_quiet(self) -> None:
-        """Open the gate once no hook is held and none was queued for QUIET_S."""
+        """Quiet again once no hook is held and none was queued for QUIET_S."""
         try:
             while True:
                 wait = self._last_hook + QUIET_S - time.monotonic()
                 if wait <= 0 and not self._hooks_held():
-                    self._gate.set()
-                    self.poke()  # fetch the notifications that waited in the database
+                    self._quiet = True
+                    self._release_waiting()
                     return
                 await asyncio.sleep(max(wait, QUIET_S / 4))
         finally:
             self._gatekeeper = None
-
-    async def _hooks_quiet(self) -> None:
-        """A notification already fetched waits while the gate is closed, until it has been
-        closed for NOTIFICATION_YIELD_S at most."""
-        if self._gate.is_set():
-            return
-        remaining = self._gate_closed_at + NOTIFICATION_YIELD_S - time.monotonic()
-        if remaining > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._gate.wait(), remaining)
 
     async def _drain(self, key: tuple[str, str, str]) -> None:
         lane = self._lanes[key]
@@ -205,8 +198,6 @@ class Dispatcher:
         try:
             slots = self._slots[_slots_of(key[1])]
             while lane:
-                if key[1] == "notification":
-                    await self._hooks_quiet()
                 # The slot covers the claim and the attempt; the outcome is recorded after
                 # it is given back, so the next attempt (a pooled SMTP connection, for mail)
                 # does not wait for this record's commit.
@@ -296,9 +287,10 @@ class Dispatcher:
         Records still queued stay queued: they were never attempted, and the next start
         sends them.
         """
-        if self._wake_later is not None:
-            self._wake_later.cancel()
-            self._wake_later = None
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        self._waiting.clear()  # never attempted: they stay queued for the next start
         for task in (self._task, self._gatekeeper):
             if task is not None:
                 task.cancel()
