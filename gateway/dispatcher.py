@@ -73,8 +73,16 @@ class Dispatcher:
         # wait. Measured with notifications on (bench/delivery.py): 4 mail slots kept webhook
         # deliveries within 9-28% of their rate without notifications, 16 or 64 slots let
         # mail take 37-52% of it; mail then queues rather than the API and the webhooks.
-        self._slots = {"webhook": asyncio.Semaphore(concurrency),
-                       "mail": asyncio.Semaphore(min(concurrency, mail.pool_size))}
+        mail_slots = min(concurrency, mail.pool_size)
+        self._slots: dict[str, Any] = {"webhook": contextlib.nullcontext(),
+                                       "mail": asyncio.Semaphore(mail_slots)}
+        # A record is claimed (committed as `sending`) before its attempt. Mail claims run
+        # ahead of the connections: twice as many mail records may be claimed as there are
+        # connections, so that the next claims' commit (a sync, with full) overlaps the sends
+        # under way instead of holding a connection idle. A crash can then leave at most
+        # that many claimed and not sent: interrupted, never sent twice.
+        self._claims = {"webhook": asyncio.Semaphore(concurrency),
+                        "mail": asyncio.Semaphore(2 * mail_slots)}
         self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._feeds = {channel: _Feed(channel) for channel in CHANNELS}
@@ -196,15 +204,20 @@ class Dispatcher:
         lane = self._lanes[key]
         feed = self._feeds[key[1]]
         try:
-            slots = self._slots[_slots_of(key[1])]
+            kind = _slots_of(key[1])
+            claims, slots = self._claims[kind], self._slots[kind]
             while lane:
-                # The slot covers the claim and the attempt; the outcome is recorded after
-                # it is given back, so the next attempt (a pooled SMTP connection, for mail)
-                # does not wait for this record's commit.
-                async with slots:
-                    outcome = await self._attempt(lane[0])
+                record = lane[0]
+                outcome = None
+                async with claims:
+                    if await self._db.write(delivery_store.mark_sending, record["id"],
+                                            format_time(utcnow())):
+                        async with slots:
+                            outcome = await self._attempt(record)
+                # Recorded once the slot is given back: the next attempt does not wait for
+                # this record's commit.
                 if outcome is not None:
-                    await self._db.write(delivery_store.finish, lane[0]["id"], outcome)
+                    await self._db.write(delivery_store.finish, record["id"], outcome)
                 lane.popleft()
                 feed.held -= 1
                 if feed.held == MAX_HELD // 2:
@@ -213,13 +226,8 @@ class Dispatcher:
             del self._lanes[key]
             del self._lane_tasks[key]
 
-    async def _attempt(self, record: dict[str, Any]) -> Outcome | None:
-        """Claim the record (committed before anything is sent), then send it once; None if
-        it was no longer queued."""
-        claimed = await self._db.write(delivery_store.mark_sending, record["id"],
-                                       format_time(utcnow()))
-        if not claimed:
-            return None
+    async def _attempt(self, record: dict[str, Any]) -> Outcome:
+        """Send a claimed record once; a bug of ours becomes a failed outcome."""
         try:
             return await self._send(record)
         except asyncio.CancelledError:
