@@ -232,7 +232,6 @@ class Database:
             finally:
                 self._busy = False
             self._finish(outcomes, callbacks)
-            self._maybe_checkpoint(loop)
             return
         running = loop.run_in_executor(self._writer_pool, _run_batch, conn, batch)
         running.add_done_callback(functools.partial(self._thread_done, batch))
@@ -244,9 +243,11 @@ class Database:
         except BaseException as exc:  # the executor itself failed
             outcomes, callbacks = [(w.future, None, exc) for w in batch], []
         self._finish(outcomes, callbacks)
-        self._maybe_checkpoint(asyncio.get_running_loop())
 
     def _finish(self, outcomes: list[Outcome], callbacks: list[Callable[[], None]]) -> None:
+        """After a batch (committed or not): callbacks, callers, the next batch, and a
+        checkpoint when one is due."""
+        self._maybe_checkpoint(asyncio.get_running_loop())
         for callback in callbacks:
             try:
                 callback()
