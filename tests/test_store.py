@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from gateway.store.schema import MIGRATIONS
-from tests.conftest import ORDERS, Gateway
+from tests.conftest import ORDERS, Gateway, hooked_sections
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -88,3 +90,25 @@ async def test_a_failed_operation_does_not_spoil_its_batch(gw: Gateway, db_path:
     conn = _open(db_path)
     assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 10
     assert conn.execute("SELECT count(*) FROM activity").fetchone()[0] == 10
+
+
+async def test_delivery_ids_grow_with_the_records(start_gateway, receiver, mail_sink,
+                                                  db_path: Path) -> None:
+    """Delivery ids are UUIDv7: their index grows at its end, as the table does, instead of
+    each insert touching a random page of it (see `new_delivery_id`)."""
+    gw = await start_gateway(**hooked_sections(receiver, mail_sink))
+    for i in range(6):
+        created = await gw.create(ORDERS, action=f"read-{i}")
+        await gw.process(created["id"])
+        await asyncio.sleep(0.002)  # the next ones fall in a later millisecond
+    rows = _open(db_path).execute(
+        "SELECT id, created_at FROM deliveries ORDER BY seq").fetchall()
+    assert len(rows) >= 12
+    ids = [uuid.UUID(hex=r[0]) for r in rows]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    assert len(set(ids)) == len(ids)
+    millis = [u.int >> 80 for u in ids]
+    assert millis == sorted(millis) and millis[0] < millis[-1]
+    for (_, created_at), ms in zip(rows, millis, strict=True):
+        stamp = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+        assert abs(ms / 1000 - stamp) < 5  # the id's clock is the record's
