@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -35,9 +36,11 @@ MAX_HELD = 2000  # records held in memory per feed; the rest wait in the databas
 SECRET_TTL_S = 1.0
 # Notifications are for people, hooks for machines that act on them: a notification goes when
 # the hooks are quiet (none held, none queued for QUIET_S), or once it has waited
-# NOTIFICATION_YIELD_S (after its transition), so it is never starved.
+# NOTIFICATION_YIELD_S (after its transition), so it is never starved. While the hooks are
+# busy, a notification is not even read from the database before it is due.
 # Measured (bench/delivery.py --notifications compare): sent in the middle of a burst,
-# notifications took their CPU from the approvals and the webhooks of that burst.
+# notifications took their CPU from the approvals and the webhooks of that burst; read and
+# held in memory during it, ~20 us each.
 NOTIFICATION_YIELD_S = 5.0
 QUIET_S = 0.2
 RELEASE_EVERY_S = 0.1
@@ -55,6 +58,11 @@ class _Feed:
     channel: str
     last_seq: int = 0
     held: int = 0
+
+
+def _created_until(records: list[dict[str, Any]], until: str) -> list[dict[str, Any]]:
+    """The records up to the first one created after `until`: in order, none skipped."""
+    return list(itertools.takewhile(lambda r: r["createdAt"] <= until, records))
 
 
 def _slots_of(channel: str) -> str:
@@ -91,8 +99,6 @@ class Dispatcher:
         self._quiet = True
         self._last_hook = 0.0
         self._gatekeeper: asyncio.Task[None] | None = None
-        self._waiting: deque[dict[str, Any]] = deque()  # notifications held back, in order
-        self._release_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._secrets: dict[str, tuple[str | None, float]] = {}
 
@@ -119,12 +125,14 @@ class Dispatcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            due = None if self._quiet else self._due()
             wants = []
             for feed in self._feeds.values():
                 room = min(FETCH, MAX_HELD - feed.held)
                 if room <= 0:
                     continue  # a full feed's lanes wake us for more
-                wants.append((feed.channel, feed.last_seq, room))
+                wants.append((feed.channel, feed.last_seq, room,
+                              due if feed.channel == "notification" else None))
             if not wants:
                 continue
             try:
@@ -136,18 +144,25 @@ class Dispatcher:
                 await asyncio.sleep(1)
                 self._wake.set()
                 continue
-            for channel, _after, room in wants:
+            for channel, _after, room, _due in wants:
+                records = found[channel]
+                if channel == "notification" and not self._quiet and due is None:
+                    # Read while quiet, but hooks came in the same snapshot: only what is
+                    # due goes now; the rest is read again once due (or quiet).
+                    records = _created_until(records, self._due())
                 feed = self._feeds[channel]
-                for record in found[channel]:
+                for record in records:
                     feed.last_seq = record["seq"]
                     feed.held += 1
-                    if channel == "notification" and (self._waiting
-                                                      or not self._quiet):
-                        self._wait_for_quiet(record)
-                    else:
-                        self._enqueue(feed, record)
-                if len(found[channel]) == room:
+                    self._enqueue(feed, record)
+                if len(records) == room:
                     self._wake.set()
+
+    @staticmethod
+    def _due() -> str:
+        """Notifications created up to this time have waited long enough (UTC text, which
+        compares like the times it holds)."""
+        return format_time(utcnow() - timedelta(seconds=NOTIFICATION_YIELD_S))
 
     def _enqueue(self, feed: _Feed, record: dict[str, Any]) -> None:
         """Into its lane (counted in `feed.held` already)."""
@@ -167,36 +182,18 @@ class Dispatcher:
         if self._gatekeeper is None:
             self._gatekeeper = asyncio.create_task(self._open_when_quiet(), name="gatekeeper")
 
-    def _wait_for_quiet(self, record: dict[str, Any]) -> None:
-        """Hold a notification while the hooks are busy: in one queue, in order, with one
-        timer for all (not a task and a timer per record: a burst queues thousands)."""
-        self._waiting.append(record)
-        if self._release_timer is None:
-            self._release_timer = asyncio.get_running_loop().call_later(
-                RELEASE_EVERY_S, self._release_waiting)
-
-    def _release_waiting(self) -> None:
-        """Send on what waited NOTIFICATION_YIELD_S, or everything once the hooks are quiet."""
-        self._release_timer = None
-        feed = self._feeds["notification"]
-        quiet = self._quiet
-        due = format_time(utcnow() - timedelta(seconds=NOTIFICATION_YIELD_S))
-        while self._waiting and (quiet or self._waiting[0]["createdAt"] <= due):
-            self._enqueue(feed, self._waiting.popleft())
-        if self._waiting and self._release_timer is None:
-            self._release_timer = asyncio.get_running_loop().call_later(
-                RELEASE_EVERY_S, self._release_waiting)
-
     async def _open_when_quiet(self) -> None:
-        """Quiet again once no hook is held and none was queued for QUIET_S."""
+        """Quiet again once no hook is held and none was queued for QUIET_S; until then,
+        look every RELEASE_EVERY_S for notifications that are due even so."""
         try:
             while True:
                 wait = self._last_hook + QUIET_S - time.monotonic()
                 if wait <= 0 and not self._hooks_held():
                     self._quiet = True
-                    self._release_waiting()
+                    self.poke()
                     return
-                await asyncio.sleep(max(wait, QUIET_S / 4))
+                await asyncio.sleep(min(max(wait, QUIET_S / 4), RELEASE_EVERY_S))
+                self.poke()
         finally:
             self._gatekeeper = None
 
@@ -295,10 +292,6 @@ class Dispatcher:
         Records still queued stay queued: they were never attempted, and the next start
         sends them.
         """
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-            self._release_timer = None
-        self._waiting.clear()  # never attempted: they stay queued for the next start
         for task in (self._task, self._gatekeeper):
             if task is not None:
                 task.cancel()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.schema import MIGRATIONS
+from gateway.store import deliveries as delivery_store
+from gateway.store.schema import MIGRATIONS, migrate
 from tests.conftest import ORDERS, Gateway, hooked_sections
 
 
@@ -112,3 +113,27 @@ async def test_delivery_ids_grow_with_the_records(start_gateway, receiver, mail_
     for (_, created_at), ms in zip(rows, millis, strict=True):
         stamp = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
         assert abs(ms / 1000 - stamp) < 5  # the id's clock is the record's
+
+
+def test_due_records_are_read_in_order_and_none_is_skipped(tmp_path: Path) -> None:
+    """The dispatcher reads notifications that are due while the hooks are busy. Creation
+    times are taken before the commit, so a later record may carry an earlier time: the read
+    stops at the first record not due yet, rather than skipping it for later ones."""
+    conn = sqlite3.connect(tmp_path / "due.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    migrate(conn)
+    times = ["2026-01-01T00:00:01.000000Z", "2026-01-01T00:00:03.000000Z",
+             "2026-01-01T00:00:02.000000Z", "2026-01-01T00:00:05.000000Z",
+             "2026-01-01T00:00:04.000000Z"]
+    for i, at in enumerate(times):
+        delivery_store.insert(conn, {
+            "id": f"d{i}", "requestId": "1", "event": "approved", "channel": "notification",
+            "destination": "johndoe@acme.com", "state": "queued", "createdAt": at})
+
+    def created(until: str | None, after: int = 0) -> list[str]:
+        return [r["createdAt"][17:19] for r in delivery_store.queued_after(
+            conn, "notification", after, 10, created_until=until)]
+    assert created("2026-01-01T00:00:04.000000Z") == ["01", "03", "02"]
+    assert created("2026-01-01T00:00:00.000000Z") == []
+    assert created(None) == ["01", "03", "02", "05", "04"]
+    assert created("2026-01-01T00:00:09.000000Z", after=2) == ["02", "05", "04"]

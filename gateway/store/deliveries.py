@@ -88,18 +88,30 @@ def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None
     return [record(r) for r in rows]
 
 
-def queued_after(conn: sqlite3.Connection, channel: str, seq: int,
-                 limit: int) -> list[dict[str, Any]]:
+def queued_after(conn: sqlite3.Connection, channel: str, seq: int, limit: int,
+                 created_until: str | None = None) -> list[dict[str, Any]]:
+    """Queued records after `seq`, in order. With `created_until`, only those before the
+    first one created later than that: a record is never skipped for a later one."""
+    bound = ""
+    params: tuple[Any, ...] = (channel, seq)
+    if created_until is not None:
+        bound = ("AND seq < ifnull((SELECT seq FROM deliveries WHERE state = 'queued' "
+                 "AND channel = ? AND seq > ? AND created_at > ? ORDER BY seq LIMIT 1), "
+                 "9223372036854775807) ")
+        params += (channel, seq, created_until)
     rows = conn.execute(
         f"SELECT {SELECT} FROM deliveries WHERE state = 'queued' AND channel = ? AND seq > ? "
-        "ORDER BY seq LIMIT ?", (channel, seq, limit)).fetchall()
+        f"{bound}ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
     return [record(r) for r in rows]
 
 
-def queued_by_channel(conn: sqlite3.Connection, wants: list[tuple[str, int, int]]
+def queued_by_channel(conn: sqlite3.Connection,
+                      wants: list[tuple[str, int, int, str | None]]
                       ) -> dict[str, list[dict[str, Any]]]:
-    """For each (channel, after seq, limit): its queued records, all from one snapshot."""
-    return {channel: queued_after(conn, channel, seq, limit) for channel, seq, limit in wants}
+    """For each (channel, after seq, limit, created until): its queued records, all from one
+    snapshot."""
+    return {channel: queued_after(conn, channel, seq, limit, until)
+            for channel, seq, limit, until in wants}
 
 
 def mark_sending(conn: sqlite3.Connection, delivery_id: str, at: str) -> bool:
