@@ -43,7 +43,7 @@ SECRET_TTL_S = 1.0
 # held in memory during it, ~20 us each.
 NOTIFICATION_YIELD_S = 5.0
 QUIET_S = 0.2
-RELEASE_EVERY_S = 0.1
+RELEASE_EVERY_S = 0.02  # how often, while busy, due notifications are looked for
 
 
 CHANNELS = ("webhook", "email", "notification")

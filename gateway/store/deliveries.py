@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -43,15 +44,19 @@ def detail(rec: dict[str, Any]) -> dict[str, Any]:
                                        "body": rec["payload"]}}
 
 
+@functools.lru_cache(maxsize=16)
+def _insert_sql(names: tuple[str, ...]) -> str:
+    columns = ", ".join(f'"{n}"' for n in names)
+    return f"INSERT INTO deliveries ({columns}) VALUES ({', '.join('?' for _ in names)})"
+
+
 def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
     row = to_row(COLUMNS, rec)
     row["request_id"] = int(rec["requestId"])
     error = rec.get("error")
     if error:
         row["error_kind"], row["error_message"] = error["kind"], error["message"]
-    names = ", ".join(f'"{n}"' for n in row)
-    marks = ", ".join("?" for _ in row)
-    conn.execute(f"INSERT INTO deliveries ({names}) VALUES ({marks})", tuple(row.values()))
+    conn.execute(_insert_sql(tuple(row)), tuple(row.values()))
 
 
 def get(conn: sqlite3.Connection, delivery_id: str) -> dict[str, Any] | None:
