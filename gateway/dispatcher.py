@@ -91,6 +91,9 @@ class Dispatcher:
         # that many claimed and not sent: interrupted, never sent twice.
         self._claims = {"webhook": asyncio.Semaphore(concurrency),
                         "mail": asyncio.Semaphore(2 * mail_slots)}
+        # Notifications hold at most half of the mail claims (so of the connections): a
+        # mailhook never waits behind a row of them.
+        self._people = asyncio.Semaphore(max(1, mail_slots // 2))
         self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
         self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._feeds = {channel: _Feed(channel) for channel in CHANNELS}
@@ -203,10 +206,12 @@ class Dispatcher:
         try:
             kind = _slots_of(key[1])
             claims, slots = self._claims[kind], self._slots[kind]
+            people: Any = (self._people if key[1] == "notification"
+                           else contextlib.nullcontext())
             while lane:
                 record = lane[0]
                 outcome = None
-                async with claims:
+                async with people, claims:
                     if await self._db.write(delivery_store.mark_sending, record["id"],
                                             format_time(utcnow())):
                         async with slots:
