@@ -106,6 +106,9 @@ class MailSink:
         self.messages: list[tuple[Envelope, Message]] = []
         self.refuse: set[str] = set()
         self.peers: list[Any] = []  # the client address of each message: one per connection
+        self.delay_s = 0.0  # before answering DATA
+        self._open: dict[str, int] = {}  # DATA under way: to tickets@ (hooks) or to people
+        self.most_at_once: dict[str, int] = {}
 
     async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -115,6 +118,12 @@ class MailSink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        if self.delay_s:
+            to = "hook" if "tickets@acme.com" in envelope.rcpt_tos else "people"
+            self._open[to] = self._open.get(to, 0) + 1
+            self.most_at_once[to] = max(self.most_at_once.get(to, 0), self._open[to])
+            await asyncio.sleep(self.delay_s)
+            self._open[to] -= 1
         raw = envelope.original_content or envelope.content
         self.messages.append((envelope, message_from_bytes(raw)))
         self.peers.append(session.peer)

@@ -328,3 +328,21 @@ async def test_notifications_queued_while_hooks_are_busy_wait_no_longer_than_the
     waited = time.monotonic() - started
     assert waited < 2.0, waited  # the bound (0.5 s), not the webhooks' 5 s timeout
     assert len(receiver.calls) == 2
+
+
+async def test_notifications_leave_mail_connections_to_mailhooks(start_gateway, receiver,
+                                                                 mail_sink) -> None:
+    """Notifications hold at most half of the mail connections (2 of 4): a mailhook queued
+    behind a row of them finds a connection at once."""
+    mail_sink.delay_s = 0.25
+    gw = await start_gateway(**notified(receiver, mail_sink))
+    for i in range(8):
+        await gw.create(ORDERS, action=f"read-{i}")  # each mails its approver
+    hooked = await gw.create(PROFILE)  # its mailhook goes to tickets@, and it mails people
+    await mail_sink.wait_for(8 + 2, timeout=15)
+    assert mail_sink.most_at_once["people"] == 2
+    order = [m["X-Access-Request-Key"] for _, m in mail_sink.messages]
+    hook = next(i for i, (env, _) in enumerate(mail_sink.messages)
+                if "tickets@acme.com" in env.rcpt_tos)
+    assert order[hook] == hooked["id"]
+    assert hook < 6, order  # not after the row of notifications queued before it
