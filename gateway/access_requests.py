@@ -20,7 +20,7 @@ from gateway.config import User
 from gateway.errors import Conflict, InvalidField, NotFound
 from gateway.store import audit, catalog
 from gateway.store import requests as request_store
-from gateway.timeutil import format_time, parse_duration, parse_time, utcnow
+from gateway.timeutil import format_time, now_text, parse_duration, parse_time, utcnow
 from gateway.transitions import Listener, public
 from gateway.validation import LONG, Fields
 
@@ -218,7 +218,7 @@ class Lifecycle:
         if request["state"] != "PENDING":
             raise Conflict(f"a {request['state']} request cannot be changed",
                            code="invalid-transition", state=request["state"])
-        at = format_time(utcnow())
+        at = now_text()
         request_store.update(conn, request_id, {"reason": reason}, at)
         after = {**request, "reason": reason}
         request_store.add_activity(conn, request_id, at=at, actor=user.email,
@@ -233,7 +233,7 @@ class Lifecycle:
         request = self._load(conn, request_id)
         permissions.check_requester(user, request, "cancel")
         after = transitions.apply(conn, request, "CANCELLED", actor=user.email,
-                                  at=format_time(utcnow()), comment="cancelled by the requester",
+                                  at=now_text(), comment="cancelled by the requester",
                                   listeners=self.listeners)
         return public(after)
 
@@ -275,7 +275,7 @@ class Lifecycle:
         request = self._load(conn, request_id)
         to_state = "GRANTED" if report["status"] == "granted" else "ERROR"
         after = transitions.apply(conn, request, to_state, actor=user.email,
-                                  at=format_time(utcnow()), comment=report["message"],
+                                  at=now_text(), comment=report["message"],
                                   listeners=self.listeners)
         return public(after)
 

@@ -21,7 +21,7 @@ from gateway.errors import Conflict, InvalidField, NotFound
 from gateway.store import audit, catalog
 from gateway.store import requests as request_store
 from gateway.store.catalog import Table
-from gateway.timeutil import format_time, utcnow
+from gateway.timeutil import now_text
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class CatalogChanges:
                previous: dict[str, Any] | None) -> dict[str, Any]:
         self._rules(conn, kind, record)
         key = record[kind.key_field]
-        now = format_time(utcnow())
+        now = now_text()
         if previous is None:
             catalog.insert(conn, kind.table, record, now)
             event = "created"
@@ -135,7 +135,7 @@ class CatalogChanges:
         elif kind is USE_CASE and request_store.count_open(conn, use_case=key):
             raise Conflict("open access requests name this use case", code="use-case-in-use")
         catalog.delete(conn, kind.table, key)
-        audit.add(conn, at=format_time(utcnow()), actor=actor, type=f"{kind.name}.deleted",
+        audit.add(conn, at=now_text(), actor=actor, type=f"{kind.name}.deleted",
                   subject=kind.subject(key), before=public(kind, previous))
 
     def link_policy(self, conn: sqlite3.Connection, actor: str, key: str,
@@ -143,7 +143,7 @@ class CatalogChanges:
         previous = self.get_existing(conn, ITEM, key)
         if code is not None:
             self._check_link(conn, previous, code)
-        now = format_time(utcnow())
+        now = now_text()
         catalog.set_item_policy(conn, key, code, now)
         after = {**previous, "policyCode": code}
         audit.add(conn, at=now, actor=actor, type="item.policy-changed",

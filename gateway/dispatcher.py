@@ -27,7 +27,7 @@ from gateway.outcome import Outcome
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store.database import Database
-from gateway.timeutil import format_time, utcnow
+from gateway.timeutil import format_time, now_text, utcnow
 from gateway.webhook_client import WebhookClient
 
 log = logging.getLogger("gateway.dispatcher")
@@ -108,7 +108,7 @@ class Dispatcher:
     async def start(self) -> int:
         """Mark what a previous process left mid-attempt, then send what is queued."""
         interrupted = await self._db.write_long(delivery_store.interrupt_sending,
-                                                format_time(utcnow()))
+                                                now_text())
         if interrupted:
             log.warning("%d deliveries were interrupted by a stop; they are not retried",
                         interrupted)
@@ -213,7 +213,7 @@ class Dispatcher:
                 outcome = None
                 async with people, claims:
                     if await self._db.write(delivery_store.mark_sending, record["id"],
-                                            format_time(utcnow())):
+                                            now_text()):
                         async with slots:
                             outcome = await self._attempt(record)
                 # Recorded once the slot is given back: the next attempt does not wait for
@@ -236,7 +236,7 @@ class Dispatcher:
             raise
         except Exception as exc:  # a bug of ours: record it, never crash the dispatcher
             log.exception("delivery %s failed unexpectedly", record["id"])
-            now = format_time(utcnow())
+            now = now_text()
             return Outcome(state="failed", attempted_at=now, finished_at=now, duration_ms=0,
                            error_kind="internal", error_message=type(exc).__name__)
 
@@ -261,7 +261,7 @@ class Dispatcher:
         if record["channel"] == "webhook":
             secret = await self._secret(record["policyCode"])
             if not secret:
-                now = format_time(utcnow())
+                now = now_text()
                 return Outcome(state="failed", attempted_at=now, finished_at=now,
                                duration_ms=0, error_kind="no-secret",
                                error_message="the policy has no webhook secret any more")
@@ -280,7 +280,7 @@ class Dispatcher:
                                                     content["item"])
                 except Exception as exc:
                     log.exception("notification %s could not be rendered", record["id"])
-                    now = format_time(utcnow())
+                    now = now_text()
                     return Outcome(state="failed", attempted_at=now, finished_at=now,
                                    duration_ms=0, error_kind="render",
                                    error_message=f"{type(exc).__name__}: {exc}"[:500])
@@ -313,7 +313,7 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         try:
             return await self._db.write_long(delivery_store.interrupt_sending,
-                                             format_time(utcnow()))
+                                             now_text())
         except Exception:  # the next start marks them instead
             log.exception("could not mark interrupted deliveries at shutdown")
             return 0

@@ -18,7 +18,7 @@ import aiosmtplib
 from gateway.config import MailConfig
 from gateway.mail_message import build_message, message_id
 from gateway.outcome import Outcome
-from gateway.timeutil import format_time, utcnow
+from gateway.timeutil import now_text
 
 IDLE_CHECK_S = 5.0
 
@@ -69,12 +69,12 @@ class MailClient:
                    html: str | None = None) -> Outcome:
         """Exactly one attempt; every failure is an Outcome, never an exception."""
         started = time.perf_counter()
-        attempted_at = format_time(utcnow())
+        attempted_at = now_text()
         shown: dict[str, Any] = {}
 
         def done(state: str, **fields: Any) -> Outcome:
             return Outcome(state=state, attempted_at=attempted_at,
-                           finished_at=format_time(utcnow()),
+                           finished_at=now_text(),
                            duration_ms=round((time.perf_counter() - started) * 1000),
                            request_headers=shown, **fields)
 

@@ -6,7 +6,9 @@ indexes.
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from datetime import UTC, date, datetime, timedelta
 
 _DURATION = re.compile(
@@ -25,6 +27,23 @@ def format_time(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second_text(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def text_of_ns(ns: int) -> str:
+    """`format_time` of a Unix time in nanoseconds (the text of each second is kept)."""
+    second, micros = divmod(ns // 1000, 1_000_000)
+    return f"{_second_text(second)}.{micros:06d}Z"
+
+
+def now_text() -> str:
+    """`now_text()` in a quarter of its time: the dispatcher stamps every delivery
+    three times (claim, attempt, outcome)."""
+    return text_of_ns(time.time_ns())
 
 
 def parse_time(text: str) -> datetime:

@@ -23,7 +23,7 @@ from gateway.config import WebhookConfig
 from gateway.destinations import is_forbidden_address
 from gateway.outcome import SNIPPET_BYTES, Outcome, snippet
 from gateway.signing import sign
-from gateway.timeutil import format_time, utcnow
+from gateway.timeutil import now_text
 
 USER_AGENT = f"access-request-gateway/{__version__}"
 
@@ -121,7 +121,7 @@ class WebhookClient:
         """Exactly one attempt; every failure is an Outcome, never an exception."""
         assert self._session is not None, "webhook client not started"
         started = time.perf_counter()
-        attempted_at = format_time(utcnow())
+        attempted_at = now_text()
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
@@ -135,7 +135,7 @@ class WebhookClient:
 
         def done(state: str, **fields: Any) -> Outcome:
             return Outcome(state=state, attempted_at=attempted_at,
-                           finished_at=format_time(utcnow()),
+                           finished_at=now_text(),
                            duration_ms=round((time.perf_counter() - started) * 1000),
                            request_headers=shown, **fields)
 

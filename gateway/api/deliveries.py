@@ -16,7 +16,7 @@ from gateway.listing import check_params, parse_id_cursor, parse_limit, parse_si
 from gateway.outbox import redelivery
 from gateway.store import audit
 from gateway.store import deliveries as delivery_store
-from gateway.timeutil import format_time, utcnow
+from gateway.timeutil import now_text
 
 routes = web.RouteTableDef()
 FILTERS = {"state": ("queued", "sending", "delivered", "failed", "interrupted"),
@@ -77,7 +77,7 @@ def _redeliver(conn: sqlite3.Connection, actor: str, delivery_id: str) -> dict[s
     if original["payload"] is None:
         raise Conflict("the delivery has no body to send (its rendering failed)",
                        code="nothing-to-redeliver")
-    at = format_time(utcnow())
+    at = now_text()
     record = redelivery(conn, original, at)
     audit.add(conn, at=at, actor=actor, type="delivery.redelivered",
               subject=f"request:{original['requestId']}",

@@ -163,20 +163,22 @@ class Database:
                 conn.close()
             self._reader_conns.clear()
 
-    async def write(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
-        """Run `operation(conn, *args, **kwargs)` in a transaction; return once committed.
+    def write(self, operation: Operation, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        """Run `operation(conn, *args, **kwargs)` in a transaction; the future is done once
+        it committed. (A future rather than a coroutine: one frame less on every write.)
 
         It must be short (it may run on the event loop), and it may run twice (see
         `_run_ops`): it must act only through `conn`.
         """
-        return await self._submit(operation, args, kwargs, long=False)
+        return self._submit(operation, args, kwargs, long=False)
 
-    async def write_long(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
+    def write_long(self, operation: Operation, *args: Any,
+                   **kwargs: Any) -> asyncio.Future[Any]:
         """`write` for an operation that may take long: it never runs on the event loop."""
-        return await self._submit(operation, args, kwargs, long=True)
+        return self._submit(operation, args, kwargs, long=True)
 
-    async def _submit(self, operation: Operation, args: tuple[Any, ...],
-                      kwargs: dict[str, Any], *, long: bool) -> Any:
+    def _submit(self, operation: Operation, args: tuple[Any, ...],
+                kwargs: dict[str, Any], *, long: bool) -> asyncio.Future[Any]:
         assert self._conn is not None, "database is not open"
         loop = asyncio.get_running_loop()
         if kwargs:
@@ -186,7 +188,7 @@ class Database:
             # Next loop turn: whatever else is queued in this one joins the batch.
             loop.call_soon(self._next_batch)
         self._pending.append(_Write(operation, args, future, long))
-        return await future
+        return future
 
     async def read(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
         """Run `operation(conn, *args, **kwargs)` on a reader thread, on one snapshot."""

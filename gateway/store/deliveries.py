@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from gateway.outcome import Outcome
-from gateway.store.codec import col, dump, from_row, to_row
+from gateway.store.codec import col, dump, from_row, load, to_row
 
 COLUMNS = (
     col("id"), col("event"), col("channel"), col("destination"),
@@ -93,10 +93,22 @@ def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None
     return [record(r) for r in rows]
 
 
+DISPATCH = "seq, id, request_id, event, channel, destination, policy_code, created_at, " \
+           "payload, meta"
+
+
+def _to_send(row: sqlite3.Row) -> dict[str, Any]:
+    """What the dispatcher needs of a queued record (the rest of its columns are empty)."""
+    return {"seq": row[0], "id": row[1], "requestId": str(row[2]), "event": row[3],
+            "channel": row[4], "destination": row[5], "policyCode": row[6],
+            "createdAt": row[7], "payload": row[8], "meta": load(row[9])}
+
+
 def queued_after(conn: sqlite3.Connection, channel: str, seq: int, limit: int,
                  created_until: str | None = None) -> list[dict[str, Any]]:
-    """Queued records after `seq`, in order. With `created_until`, only those before the
-    first one created later than that: a record is never skipped for a later one."""
+    """Queued records after `seq`, in order, as the dispatcher sends them. With
+    `created_until`, only those before the first one created later than that: a record is
+    never skipped for a later one."""
     bound = ""
     params: tuple[Any, ...] = (channel, seq)
     if created_until is not None:
@@ -105,9 +117,9 @@ def queued_after(conn: sqlite3.Connection, channel: str, seq: int, limit: int,
                  "9223372036854775807) ")
         params += (channel, seq, created_until)
     rows = conn.execute(
-        f"SELECT {SELECT} FROM deliveries WHERE state = 'queued' AND channel = ? AND seq > ? "
+        f"SELECT {DISPATCH} FROM deliveries WHERE state = 'queued' AND channel = ? AND seq > ? "
         f"{bound}ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
-    return [record(r) for r in rows]
+    return [_to_send(r) for r in rows]
 
 
 def queued_by_channel(conn: sqlite3.Connection,
