@@ -190,12 +190,11 @@ class Dispatcher:
         look every RELEASE_EVERY_S for notifications that are due even so."""
         try:
             while True:
-                wait = self._last_hook + QUIET_S - time.monotonic()
-                if wait <= 0 and not self._hooks_held():
+                if time.monotonic() - self._last_hook >= QUIET_S and not self._hooks_held():
                     self._quiet = True
                     self.poke()
                     return
-                await asyncio.sleep(min(max(wait, QUIET_S / 4), RELEASE_EVERY_S))
+                await asyncio.sleep(RELEASE_EVERY_S)
                 self.poke()
         finally:
             self._gatekeeper = None
