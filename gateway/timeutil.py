@@ -41,7 +41,7 @@ def text_of_ns(ns: int) -> str:
 
 
 def now_text() -> str:
-    """`now_text()` in a quarter of its time: the dispatcher stamps every delivery
+    """`format_time(utcnow())` in a quarter of its time: the dispatcher stamps every delivery
     three times (claim, attempt, outcome)."""
     return text_of_ns(time.time_ns())
 

@@ -50,7 +50,7 @@ def _keyset(order: list[tuple[str, bool]], after: list[Any],
     return "(" + " OR ".join(ors) + ")", params
 
 
-def _states(conditions: list[Condition]) -> list[str]:
+def _states(conditions: list[Condition]) -> set[str]:
     """The states a query's filters leave possible."""
     states = set(STATES)
     for c in conditions:
@@ -58,7 +58,7 @@ def _states(conditions: list[Condition]) -> list[str]:
             states &= set(c.values)
         elif c.field == "state" and c.op == "ne":
             states -= set(c.values)
-    return sorted(states)
+    return states
 
 
 def _by_state(query: RequestQuery) -> list[tuple[str, list[Any]]]:
