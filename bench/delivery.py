@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from api import ADMIN, APPROVER, ITEM, REQUESTER, gateway_config  # noqa: E402
 from common import free_port, load, peak_rss_mb, percentile, start, stop, wait_ready  # noqa: E402
 
-from gateway.mail_message import build_message  # noqa: E402
-from gateway.outbox import redelivery  # noqa: E402
+from gateway.delivery.outbox import redelivery  # noqa: E402
+from gateway.hooks.mail_message import build_message  # noqa: E402
 from gateway.signing import sign  # noqa: E402
 from gateway.store import deliveries as delivery_store  # noqa: E402
 from gateway.timeutil import format_time, utcnow  # noqa: E402

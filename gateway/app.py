@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.access_requests import Lifecycle
 from gateway.api import access_requests, audit, catalog, deliveries, meta
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -25,18 +24,19 @@ from gateway.api.keys import (
     WEBHOOKS,
 )
 from gateway.auth import Authenticator
-from gateway.catalog_changes import ITEM, POLICY, USE_CASE, CatalogChanges
+from gateway.catalog.changes import ITEM, POLICY, USE_CASE, CatalogChanges
 from gateway.config import Config
-from gateway.dispatcher import Dispatcher
+from gateway.delivery.dispatcher import Dispatcher
+from gateway.delivery.mail_client import MailClient
+from gateway.delivery.outbox import Outbox
+from gateway.delivery.webhook_client import WebhookClient
 from gateway.errors import ConfigError, InvalidField
-from gateway.mail_client import MailClient
-from gateway.mailhook import MailhookRenderer
-from gateway.notifications import NotificationRenderer
-from gateway.outbox import Outbox
-from gateway.scheduler import Scheduler
+from gateway.hooks.mailhook import MailhookRenderer
+from gateway.hooks.notifications import NotificationRenderer
+from gateway.requests.operations import Lifecycle
+from gateway.requests.scheduler import Scheduler
 from gateway.store.database import Database
 from gateway.store.schema import migrate
-from gateway.webhook_client import WebhookClient
 
 CONFIG_ACTOR = "config"
 

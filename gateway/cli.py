@@ -96,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from gateway.app import upsert_configured_catalog
-    from gateway.catalog_changes import CatalogChanges
+    from gateway.catalog.changes import CatalogChanges
     from gateway.config import load_config
     from gateway.store.schema import migrate
 

@@ -161,7 +161,7 @@ async def test_a_stuck_mail_server_does_not_hold_back_webhooks(start_gateway, re
                                                                monkeypatch) -> None:
     """Each channel has its own memory budget (here 2 records): notifications waiting for a
     mail server that never answers fill the mail budget, and webhooks still go."""
-    monkeypatch.setattr("gateway.dispatcher.MAX_HELD", 2)
+    monkeypatch.setattr("gateway.delivery.dispatcher.MAX_HELD", 2)
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(30)

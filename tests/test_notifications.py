@@ -225,7 +225,7 @@ async def test_no_notifications_without_the_policy_flag(start_gateway, receiver,
 async def test_notifications_give_way_to_hooks_for_a_bounded_time(
         start_gateway, receiver, mail_sink, monkeypatch, path, yield_s, bound) -> None:
     """A notification waits while a hook is being delivered, at most NOTIFICATION_YIELD_S."""
-    monkeypatch.setattr("gateway.dispatcher.NOTIFICATION_YIELD_S", yield_s)
+    monkeypatch.setattr("gateway.delivery.dispatcher.NOTIFICATION_YIELD_S", yield_s)
     receiver.slow_s = 0.5
     sections = notified(receiver, mail_sink, timeout_s=5.0)
     sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url(path),
@@ -243,7 +243,7 @@ async def test_notifications_wait_while_hooks_keep_coming(start_gateway, receive
                                                           monkeypatch) -> None:
     """In a burst, every webhook is attempted before the first notification; once the hooks
     have been quiet for QUIET_S, the notifications go."""
-    monkeypatch.setattr("gateway.dispatcher.QUIET_S", 1.0)  # longer than the burst's gaps
+    monkeypatch.setattr("gateway.delivery.dispatcher.QUIET_S", 1.0)  # longer than the burst's gaps
     sections = notified(receiver, mail_sink)
     sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url("/ok"),
                                        "secret": HOOK_SECRET, "statuses": ["pending"]}
@@ -270,7 +270,7 @@ async def test_a_notification_tells_the_request_as_it_was_at_its_transition(
         start_gateway, receiver, mail_sink, monkeypatch) -> None:
     """Notifications are rendered when sent, from what the transition recorded: a change
     made while a notification waits does not leak into it."""
-    monkeypatch.setattr("gateway.dispatcher.NOTIFICATION_YIELD_S", 1.0)
+    monkeypatch.setattr("gateway.delivery.dispatcher.NOTIFICATION_YIELD_S", 1.0)
     sections = notified(receiver, mail_sink, timeout_s=1.0)
     sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url("/hang"),
                                        "secret": HOOK_SECRET, "statuses": ["pending"]}
@@ -315,7 +315,7 @@ async def test_notifications_queued_while_hooks_are_busy_wait_no_longer_than_the
         start_gateway, receiver, mail_sink, monkeypatch) -> None:
     """A notification queued while hooks are busy is not even fetched; it still goes once
     the hooks have been busy for NOTIFICATION_YIELD_S, not when they are done."""
-    monkeypatch.setattr("gateway.dispatcher.NOTIFICATION_YIELD_S", 0.5)
+    monkeypatch.setattr("gateway.delivery.dispatcher.NOTIFICATION_YIELD_S", 0.5)
     sections = notified(receiver, mail_sink, timeout_s=5.0)
     sections["policies"][0]["hook"] = {"type": "webhook", "url": receiver.url("/hang"),
                                        "secret": HOOK_SECRET, "statuses": ["pending"]}

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from lxml import etree
 
-from gateway.hook_payload import HookContext
-from gateway.mailhook import MailhookRenderer, cdata, xml_safe
+from gateway.hooks.mailhook import MailhookRenderer, cdata, xml_safe
+from gateway.hooks.payload import HookContext
+from gateway.hooks.webhook import render_webhook
 from gateway.signing import sign, verify
-from gateway.webhook_body import render_webhook
 
 ROOT = Path(__file__).resolve().parent.parent
 JSON_SCHEMA = Draft202012Validator(json.loads((ROOT / "schemas" / "webhook.schema.json")

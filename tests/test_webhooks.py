@@ -12,8 +12,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from jsonschema import Draft202012Validator
 
 from gateway.config import WebhookConfig
-from gateway.destinations import url_problem
-from gateway.webhook_client import WebhookClient
+from gateway.delivery.destinations import url_problem
+from gateway.delivery.webhook_client import WebhookClient
 from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, Gateway, hooked_sections
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" /
@@ -308,7 +308,7 @@ async def test_backlog_beyond_memory_is_sent_in_order(start_gateway, receiver, m
                                                       monkeypatch) -> None:
     """With room for only 2 records in memory, 24 deliveries still all go, each request's
     Pending before its Approved: the rest wait in the database and are fetched in order."""
-    monkeypatch.setattr("gateway.dispatcher.MAX_HELD", 2)
+    monkeypatch.setattr("gateway.delivery.dispatcher.MAX_HELD", 2)
     gw = await start_gateway(**hooked_sections(receiver, mail_sink))
     ids = [(await gw.create(ORDERS, action=f"act-{i}"))["id"] for i in range(12)]
     for request_id in ids:

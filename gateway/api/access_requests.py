@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import access_requests, permissions
 from gateway.api.http import answer, read_json, user_of
 from gateway.api.keys import DATABASE, LIFECYCLE, SCHEDULER
 from gateway.errors import Forbidden, NotFound
-from gateway.listing import encode_cursor, parse_request_query
+from gateway.requests import operations as access_requests
+from gateway.requests import permissions
+from gateway.requests.query import encode_cursor, parse_request_query
+from gateway.requests.transitions import public
 from gateway.store import listing as listing_store
 from gateway.store import requests as request_store
-from gateway.transitions import public
 
 routes = web.RouteTableDef()
 

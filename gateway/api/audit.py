@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import permissions
 from gateway.api.http import answer, user_of
 from gateway.api.keys import DATABASE
-from gateway.listing import check_params, parse_id_cursor, parse_limit, parse_since
+from gateway.requests import permissions
+from gateway.requests.query import check_params, parse_id_cursor, parse_limit, parse_since
 from gateway.store import audit
 
 routes = web.RouteTableDef()

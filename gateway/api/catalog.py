@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import permissions
 from gateway.api.http import answer, read_json, user_of
 from gateway.api.keys import CATALOG, DATABASE, DISPATCHER
-from gateway.catalog import check_policy_link
-from gateway.catalog_changes import ITEM, KINDS, POLICY, USE_CASE, Kind, public
-from gateway.listing import check_params, parse_limit
+from gateway.catalog.changes import ITEM, KINDS, POLICY, USE_CASE, Kind, public
+from gateway.catalog.rules import check_policy_link
+from gateway.requests import permissions
+from gateway.requests.query import check_params, parse_limit
 from gateway.store import catalog as catalog_store
 
 routes = web.RouteTableDef()

@@ -7,13 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import permissions
 from gateway.api.access_requests import visible_request
 from gateway.api.http import answer, user_of
 from gateway.api.keys import DATABASE, DISPATCHER
+from gateway.delivery.outbox import redelivery
 from gateway.errors import Conflict, InvalidField, NotFound
-from gateway.listing import check_params, parse_id_cursor, parse_limit, parse_since
-from gateway.outbox import redelivery
+from gateway.requests import permissions
+from gateway.requests.query import check_params, parse_id_cursor, parse_limit, parse_since
 from gateway.store import audit
 from gateway.store import deliveries as delivery_store
 from gateway.timeutil import now_text

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from gateway.access_requests import Lifecycle
     from gateway.auth import Authenticator
-    from gateway.catalog_changes import CatalogChanges
+    from gateway.catalog.changes import CatalogChanges
     from gateway.config import Config, User
-    from gateway.dispatcher import Dispatcher
-    from gateway.mail_client import MailClient
-    from gateway.scheduler import Scheduler
+    from gateway.delivery.dispatcher import Dispatcher
+    from gateway.delivery.mail_client import MailClient
+    from gateway.delivery.webhook_client import WebhookClient
+    from gateway.requests.operations import Lifecycle
+    from gateway.requests.scheduler import Scheduler
     from gateway.store.database import Database
-    from gateway.webhook_client import WebhookClient
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")

@@ -6,7 +6,7 @@ import functools
 import sqlite3
 from typing import Any
 
-from gateway.outcome import Outcome
+from gateway.delivery.outcome import Outcome
 from gateway.store.codec import col, dump, from_row, load, to_row
 
 COLUMNS = (

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.catalog import (
+from gateway.catalog.rules import (
     check_item,
     check_policy,
     check_use_case,

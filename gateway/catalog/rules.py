@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.config import WebhookConfig
-from gateway.destinations import url_problem
+from gateway.delivery.destinations import url_problem
 from gateway.errors import InvalidField
 from gateway.validation import LONG, SHORT, Fields
 

@@ -12,11 +12,11 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from gateway.access_requests import EXPIRY_BATCH, NOTICE_BEFORE, Lifecycle
+from gateway.requests.operations import EXPIRY_BATCH, NOTICE_BEFORE, Lifecycle
 from gateway.store.database import Database
 from gateway.timeutil import parse_time, utcnow
 
-log = logging.getLogger("gateway.scheduler")
+log = logging.getLogger("gateway.requests.scheduler")
 MAX_SLEEP_S = 60.0
 RETRY_S = 5.0
 

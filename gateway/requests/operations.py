@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway import permissions, transitions
-from gateway.catalog import KEY_MAX
+from gateway.catalog.rules import KEY_MAX
 from gateway.config import User
 from gateway.errors import Conflict, InvalidField, NotFound
+from gateway.requests import permissions, transitions
+from gateway.requests.transitions import Listener, public
 from gateway.store import audit, catalog
 from gateway.store import requests as request_store
 from gateway.timeutil import format_time, now_text, parse_duration, parse_time, utcnow
-from gateway.transitions import Listener, public
 from gateway.validation import LONG, Fields
 
 ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")

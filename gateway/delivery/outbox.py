@@ -26,16 +26,16 @@ from typing import Any
 import orjson
 
 from gateway.config import MailConfig
-from gateway.hook_payload import HookContext
-from gateway.mail_message import header_text, message_id
-from gateway.mailhook import MailhookRenderer, RenderError
-from gateway.notifications import NotificationRenderer, addressees, kind_of, known_addresses
+from gateway.hooks.mail_message import header_text, message_id
+from gateway.hooks.mailhook import MailhookRenderer, RenderError
+from gateway.hooks.notifications import NotificationRenderer, addressees, kind_of, known_addresses
+from gateway.hooks.payload import HookContext
+from gateway.hooks.webhook import render_webhook
+from gateway.requests.transitions import public
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store import requests as request_store
 from gateway.store.database import after_commit
-from gateway.transitions import public
-from gateway.webhook_body import render_webhook
 
 
 def new_delivery_id() -> str:

@@ -15,7 +15,7 @@ import jinja2
 from lxml import etree
 from markupsafe import Markup
 
-from gateway.hook_payload import HookContext
+from gateway.hooks.payload import HookContext
 from gateway.resources import resource_dir
 
 _FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

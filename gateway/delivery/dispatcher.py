@@ -21,16 +21,16 @@ from typing import Any
 
 import orjson
 
-from gateway.mail_client import MailClient
-from gateway.notifications import NotificationRenderer
-from gateway.outcome import Outcome
+from gateway.delivery.mail_client import MailClient
+from gateway.delivery.outcome import Outcome
+from gateway.delivery.webhook_client import WebhookClient
+from gateway.hooks.notifications import NotificationRenderer
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store.database import Database
 from gateway.timeutil import format_time, now_text, utcnow
-from gateway.webhook_client import WebhookClient
 
-log = logging.getLogger("gateway.dispatcher")
+log = logging.getLogger("gateway.delivery.dispatcher")
 FETCH = 1000
 MAX_HELD = 2000  # records held in memory per feed; the rest wait in the database, in order
 SECRET_TTL_S = 1.0

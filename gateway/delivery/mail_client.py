@@ -16,8 +16,8 @@ from typing import Any
 import aiosmtplib
 
 from gateway.config import MailConfig
-from gateway.mail_message import build_message, message_id
-from gateway.outcome import Outcome
+from gateway.delivery.outcome import Outcome
+from gateway.hooks.mail_message import build_message, message_id
 from gateway.timeutil import now_text
 
 IDLE_CHECK_S = 5.0

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from gateway.mail_message import header_text
+from gateway.hooks.mail_message import header_text
 from gateway.resources import resource_dir
 
 TITLES = {

@@ -20,8 +20,8 @@ from aiohttp.resolver import DefaultResolver
 
 from gateway import __version__
 from gateway.config import WebhookConfig
-from gateway.destinations import is_forbidden_address
-from gateway.outcome import SNIPPET_BYTES, Outcome, snippet
+from gateway.delivery.destinations import is_forbidden_address
+from gateway.delivery.outcome import SNIPPET_BYTES, Outcome, snippet
 from gateway.signing import sign
 from gateway.timeutil import now_text
 

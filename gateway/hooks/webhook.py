@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from gateway.hook_payload import HookContext
+from gateway.hooks.payload import HookContext
 
 WEBHOOK_VERSION = "1.0"
 

@@ -1,0 +1,2 @@
+"""Getting hooks and notifications out: the outbox written with each transition, the
+dispatcher, and the HTTP and SMTP clients."""
