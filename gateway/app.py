@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -17,8 +18,10 @@ from gateway.api.keys import (
     CONFIG,
     DATABASE,
     DISPATCHER,
+    LEASES,
     LIFECYCLE,
     MAIL,
+    MIGRATE,
     OPENAPI,
     SCHEDULER,
     WEBHOOKS,
@@ -27,23 +30,41 @@ from gateway.auth import Authenticator
 from gateway.catalog.changes import ITEM, POLICY, USE_CASE, CatalogChanges
 from gateway.config import Config
 from gateway.delivery.dispatcher import Dispatcher
+from gateway.delivery.leases import Leases
 from gateway.delivery.mail_client import MailClient
-from gateway.delivery.outbox import Outbox
+from gateway.delivery.outbox import DELIVERIES_CHANNEL, Outbox
 from gateway.delivery.webhook_client import WebhookClient
-from gateway.errors import ConfigError, InvalidField
+from gateway.errors import ConfigError, InvalidField, StoreUnavailable
 from gateway.hooks.mailhook import MailhookRenderer
 from gateway.hooks.notifications import NotificationRenderer
 from gateway.requests.operations import Lifecycle
 from gateway.requests.scheduler import Scheduler
 from gateway.store.database import Database
-from gateway.store.schema import migrate
+from gateway.store.dialect import exclusively
 
 CONFIG_ACTOR = "config"
 
 
+def open_database(config: Config) -> tuple[Database, Callable[[Any], Any]]:
+    """The backend that `store` names, and its migrations (not yet run)."""
+    if config.store.url is not None:
+        from gateway.store import pg_schema
+        from gateway.store.postgresql import PostgresDatabase
+
+        return (PostgresDatabase(config.store.url, config.store.password,
+                                 config.store.pool_size), pg_schema.migrate)
+    from gateway.store import schema
+    from gateway.store.sqlite import SQLiteDatabase
+
+    assert config.store.path is not None
+    return SQLiteDatabase(config.store.path, config.store.synchronous), schema.migrate
+
+
 def upsert_configured_catalog(conn: sqlite3.Connection, config: Config,
                               changes: CatalogChanges) -> dict[str, int]:
-    """Write the config's policies, use cases and items (in that order: items link policies)."""
+    """Write the config's policies, use cases and items (in that order: items link policies).
+    Instances starting together take turns: each sees what the one before it wrote."""
+    exclusively(conn, "configured-catalog")
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for name, kind in (("policies", POLICY), ("use_cases", USE_CASE), ("items", ITEM)):
         for i, entry in enumerate(getattr(config, name)):
@@ -61,15 +82,21 @@ def upsert_configured_catalog(conn: sqlite3.Connection, config: Config,
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     database = app[DATABASE]
-    await asyncio.get_running_loop().run_in_executor(None, database.open, migrate)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, database.open, app[MIGRATE])
+    except StoreUnavailable as exc:
+        raise ConfigError(f"store.url: {exc.message}") from None
     try:
         await database.write_long(upsert_configured_catalog, config, app[CATALOG])
+        await database.start()
         await app[WEBHOOKS].start()
+        await app[LEASES].start()
         await app[DISPATCHER].start()
         task = asyncio.create_task(app[SCHEDULER].run(), name="scheduler")
         yield
         # SIGTERM: aiohttp has stopped taking requests; drain the attempts under way.
         await app[DISPATCHER].shutdown(config.delivery.shutdown_grace_s)
+        await app[LEASES].stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -82,17 +109,23 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.server.max_body_bytes,
                           middlewares=[errors_middleware])
-    database = Database(config.store.path, config.store.synchronous)
+    database, migrate = open_database(config)
     webhooks = WebhookClient(config.webhook, config.delivery.concurrency)
     mail = MailClient(config.mail)
     notifier = NotificationRenderer(config.mail.subject_prefix)
-    dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency, notifier)
+    leases = Leases(database, config.delivery.lease_s)
+    dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency, notifier,
+                            instance=leases.instance)
+    leases.on_lapsed = dispatcher.poke
+    database.listen(DELIVERIES_CHANNEL, dispatcher.poke)
     outbox = Outbox(config.mail, MailhookRenderer(), notifier,
                     users=[u.email for u in config.users], on_queued=dispatcher.poke)
     lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,),
                           expiring=outbox.expiring)
     app[CONFIG] = config
     app[DATABASE] = database
+    app[MIGRATE] = migrate
+    app[LEASES] = leases
     app[LIFECYCLE] = lifecycle
     app[CATALOG] = CatalogChanges(webhook=config.webhook)
     app[AUTH] = Authenticator(config.users)

@@ -1,4 +1,4 @@
-"""The command line of SPEC §8: `gateway serve`, `gateway check-config`, `gateway verify`.
+"""The command line of SPEC §8 and §10: `gateway serve`, `check-config`, `verify`, `migrate`.
 
 A configuration that cannot be used stops the program with one line naming the key, and exit
 code 2: no traceback, since the reader is an operator, not a developer.
@@ -14,9 +14,13 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 EXIT_CONFIG = 2
 
@@ -34,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
                             "in the audit log either way)")
     check = commands.add_parser("check-config", help="check a configuration and exit")
     check.add_argument("config", help="the YAML configuration file")
+    migrate = commands.add_parser(
+        "migrate", help="create or migrate the database's schema and exit (as serve does "
+                        "at start)")
+    migrate.add_argument("--config", required=True, help="the YAML configuration file")
     verify = commands.add_parser(
         "verify", help="verify a webhook delivery's signature (the body comes on stdin)")
     verify.add_argument("--secret-env", required=True,
@@ -106,8 +114,50 @@ def _check_config(args: argparse.Namespace) -> int:
     conn.execute("PRAGMA foreign_keys = ON")
     migrate(conn)
     upsert_configured_catalog(conn, config, CatalogChanges(webhook=config.webhook))
+    store = ""
+    if config.store.url is not None:
+        store = f", {_reach_postgres(config)}"
     print(f"{args.config}: OK ({len(config.users)} users, {len(config.policies)} policies, "
-          f"{len(config.items)} items, {len(config.use_cases)} use cases)")
+          f"{len(config.items)} items, {len(config.use_cases)} use cases{store})")
+    return 0
+
+
+def _reach_postgres(config: Config) -> str:
+    """Connect once, as serve will: a wrong URL or password is found here, not at start."""
+    from gateway.errors import StoreUnavailable
+    from gateway.store import pg_schema
+    from gateway.store.postgresql import connect, describe
+
+    assert config.store.url is not None
+    try:
+        conn = connect(config.store.url, config.store.password)
+    except StoreUnavailable as exc:
+        raise ConfigError(f"store.url: {exc.message}") from None
+    try:
+        version = pg_schema.schema_version(conn)
+    finally:
+        conn.close()
+    known = len(pg_schema.MIGRATIONS)
+    if version > known:
+        raise pg_schema.newer_schema("store.url", version, known)
+    return f"PostgreSQL at {describe(config.store.url)} reached, schema version {version}"
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """What serve does first, alone: for deployments that migrate before they roll out."""
+    from gateway.app import open_database
+    from gateway.config import load_config
+    from gateway.errors import StoreUnavailable
+
+    config = load_config(args.config)
+    database, migrate = open_database(config)
+    key = "store.url" if config.store.url is not None else "store.path"
+    try:
+        database.open(migrate)
+    except StoreUnavailable as exc:
+        raise ConfigError(f"{key}: {exc.message}") from None
+    database.close_now()
+    print(f"{args.config}: schema at version {database.schema_version}")
     return 0
 
 
@@ -137,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "migrate":
+            return _migrate(args)
         return _check_config(args)
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)

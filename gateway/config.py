@@ -6,6 +6,7 @@ the file from one line of output. Relative paths are taken relative to the confi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -34,8 +36,14 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: str = "./gateway.db"
+    """`path` (SQLite, the default) or `url` (PostgreSQL, SPEC §10): exactly one is set."""
+
+    path: str | None = "./gateway.db"
     synchronous: str = "full"
+    url: str | None = None
+    password_env: str | None = None
+    password: str | None = field(default=None, repr=False)  # read from password_env
+    pool_size: int = 4
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class WebhookConfig:
 class DeliveryConfig:
     concurrency: int = 32
     shutdown_grace_s: float = 10.0
+    lease_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,24 @@ def _duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+def _postgres_url(value: Any) -> str:
+    """postgresql://USER@HOST:PORT/DB: the password comes from password_env, never the file."""
+    text = _string(value)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError("expected postgresql://USER@HOST:PORT/DATABASE") from None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname \
+            or not parts.path.strip("/") or "/" in parts.path.strip("/"):
+        raise ValueError("expected postgresql://USER@HOST:PORT/DATABASE")
+    if parts.password is not None:
+        raise ValueError("put no password in the URL: name an environment variable in "
+                         "store.password_env")
+    del port
+    return text
+
+
 def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError("expected a list of strings")
@@ -169,7 +196,13 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
     ),
     "store": (
         StoreConfig,
-        {"path": ("path", _string), "synchronous": ("synchronous", _choice("full", "normal"))},
+        {
+            "path": ("path", _string),
+            "synchronous": ("synchronous", _choice("full", "normal")),
+            "url": ("url", _postgres_url),
+            "password_env": ("password_env", _optional_string),
+            "pool_size": ("pool_size", _integer(2, 100)),
+        },
     ),
     "mail": (
         MailConfig,
@@ -197,6 +230,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
         {
             "concurrency": ("concurrency", _integer(1, 1024)),
             "shutdown_grace_s": ("shutdown_grace_s", _number(0, 3600)),
+            "lease_s": ("lease_s", _number(1, 3600)),
         },
     ),
     "requests": (RequestsConfig, {"pending_ttl": ("pending_ttl", _duration)}),
@@ -275,9 +309,8 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
     sections = {name: _section(data.get(name), name) for name in _SECTIONS}
-    store = sections["store"]
-    if base_dir is not None and not Path(store.path).is_absolute():
-        sections["store"] = StoreConfig(str(base_dir / store.path), store.synchronous)
+    sections["store"] = _store(sections["store"], _mapping(data.get("store"), "store"),
+                               base_dir, env)
     raw_users = data.get("users") or []
     if not isinstance(raw_users, list):
         raise ConfigError("users: expected a list")
@@ -297,6 +330,31 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
             raise ConfigError(f"{name}: expected a list of mappings")
         catalog[name] = tuple(entries)
     return Config(users=users, **sections, **catalog)
+
+
+def _store(store: StoreConfig, raw: dict[str, Any], base_dir: Path | None,
+           env: dict[str, str]) -> StoreConfig:
+    if "url" in raw and "path" in raw:
+        raise ConfigError("store.url: give store.path (SQLite) or store.url (PostgreSQL), "
+                          "not both")
+    if store.url is None:
+        for key in ("password_env", "pool_size"):
+            if key in raw:
+                raise ConfigError(f"store.{key}: only with store.url (PostgreSQL)")
+        path = store.path or "./gateway.db"
+        if base_dir is not None and not Path(path).is_absolute():
+            path = str(base_dir / path)
+        return dataclasses.replace(store, path=path)
+    if "synchronous" in raw:
+        raise ConfigError("store.synchronous: only with store.path (SQLite); PostgreSQL "
+                          "commits durably (its own synchronous_commit)")
+    password = None
+    if store.password_env is not None:
+        password = env.get(store.password_env)
+        if not password:
+            raise ConfigError(f"store.password_env: environment variable "
+                              f"{store.password_env} is not set")
+    return dataclasses.replace(store, path=None, password=password)
 
 
 def load_config(path: str | Path) -> Config:

@@ -73,5 +73,12 @@ class UnsupportedMediaType(GatewayError):
     code = "unsupported-media-type"
 
 
+class StoreUnavailable(GatewayError):
+    """The database cannot be reached (PostgreSQL down or restarting): try again shortly."""
+
+    status = 503
+    code = "store-unavailable"
+
+
 class ConfigError(Exception):
     """A configuration file that cannot be used; the message names the offending key."""

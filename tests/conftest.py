@@ -1,10 +1,18 @@
-"""Fixtures: a real gateway (aiohttp test server on loopback) on a real SQLite file."""
+"""Fixtures: a real gateway (aiohttp test server on loopback) on a real store.
+
+The store is a SQLite file by default, or a fresh database on a throwaway PostgreSQL cluster
+with `--backend postgresql` (or GATEWAY_TEST_BACKEND=postgresql): the same tests, both
+backends (`make test` runs both). `store` is the configuration's store section for the test;
+`peek()` opens a plain connection to the same store, for tests that look at the rows.
+"""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import os
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +79,87 @@ CATALOG: dict[str, Any] = {
 }
 
 
-def raw_config(db_path: Path, **sections: Any) -> dict[str, Any]:
+PG_PASSWORD_ENV = "GATEWAY_TEST_PG_PASSWORD"
+_databases = itertools.count(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("GATEWAY_TEST_BACKEND", "sqlite"),
+                     help="the store the gateways of the tests use")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backend = config.getoption("--backend")
+    if backend == "sqlite":
+        synchronous = os.environ.get("GATEWAY_TEST_SYNCHRONOUS", "full")
+        return f"gateway store: sqlite (synchronous={synchronous})"
+    return "gateway store: postgresql (a throwaway cluster, a fresh database per test)"
+
+
+def backend_of(config: pytest.Config) -> str:
+    return str(config.getoption("--backend"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """One throwaway PostgreSQL cluster for the session (skipped where PostgreSQL is not
+    installed, failed instead with GATEWAY_REQUIRE_POSTGRES=1)."""
+    from tests.support.postgres import Cluster, require_postgres
+
+    bin_dir = require_postgres()
+    with Cluster.start(bin_dir=bin_dir) as cluster:
+        os.environ[PG_PASSWORD_ENV] = cluster.password
+        yield cluster
+
+
+def new_pg_database(cluster: Any) -> dict[str, Any]:
+    """A fresh database on the cluster, as a store section."""
+    name = f"gw_{os.getpid()}_{next(_databases)}"
+    url = cluster.create_database(name)
+    return {"url": url, "password_env": PG_PASSWORD_ENV, "pool_size": 3}
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The test's store section: a SQLite file under tmp_path, or a new PostgreSQL database."""
+    if backend_of(request.config) == "sqlite":
+        synchronous = os.environ.get("GATEWAY_TEST_SYNCHRONOUS", "full")
+        return {"path": str(tmp_path / "gateway.db"), "synchronous": synchronous}
+    return new_pg_database(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return backend_of(request.config)
+
+
+def open_store(store: dict[str, Any]) -> Any:
+    """A plain connection to a test's store: `execute(sql with ?, params)`, rows by name."""
+    if "path" in store:
+        conn = sqlite3.connect(store["path"], isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+    from gateway.store.postgresql import connect
+
+    return connect(store["url"], os.environ[PG_PASSWORD_ENV])
+
+
+@pytest.fixture
+def peek(store: dict[str, Any]) -> Iterator[Callable[[], Any]]:
+    opened: list[Any] = []
+
+    def open_() -> Any:
+        conn = open_store(store)
+        opened.append(conn)
+        return conn
+
+    yield open_
+    for conn in opened:
+        conn.close()
+
+
+def raw_config(store: dict[str, Any] | Path, **sections: Any) -> dict[str, Any]:
     users = [
         {"email": EMAILS["requester"], "token": TOKENS["requester"], "teams": ["analytics"],
          "roles": ["analyst"]},
@@ -81,10 +169,11 @@ def raw_config(db_path: Path, **sections: Any) -> dict[str, Any]:
         {"email": EMAILS["integration"], "token": TOKENS["integration"], "integration": True},
         {"email": EMAILS["admin"], "token": TOKENS["admin"], "admin": True},
     ]
-    # GATEWAY_TEST_SYNCHRONOUS=normal runs the suite with the writes on the event loop.
-    synchronous = os.environ.get("GATEWAY_TEST_SYNCHRONOUS", "full")
-    raw: dict[str, Any] = {"store": {"path": str(db_path), "synchronous": synchronous},
-                           "users": users,
+    if isinstance(store, Path):  # a SQLite file of the test's own
+        # GATEWAY_TEST_SYNCHRONOUS=normal runs the suite with the writes on the event loop.
+        synchronous = os.environ.get("GATEWAY_TEST_SYNCHRONOUS", "full")
+        store = {"path": str(store), "synchronous": synchronous}
+    raw: dict[str, Any] = {"store": dict(store), "users": users,
                            **copy.deepcopy(CATALOG)}
     raw.update(sections)
     return raw
@@ -143,17 +232,12 @@ GatewayFactory = Callable[..., "AsyncIterator[Gateway]"]
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "gateway.db"
-
-
-@pytest.fixture
-async def start_gateway(db_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """Start a gateway (several may run one after another on one file: restarts)."""
+async def start_gateway(store: dict[str, Any]) -> AsyncIterator[Callable[..., Any]]:
+    """Start a gateway (several may run one after another on one store: restarts)."""
     clients: list[TestClient] = []
 
     async def start(**sections: Any) -> Gateway:
-        config = parse_config(raw_config(db_path, **sections))
+        config = parse_config(raw_config(store, **sections))
         client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
@@ -210,6 +294,7 @@ def hooked_sections(receiver: Any, mail_sink: Any, *, path: str = "/ok",
         "webhook": {"timeout_s": timeout_s, "allow_http": True, "allow_private_networks": True},
         "mail": {"host": "127.0.0.1", "port": mail_sink.port, "timeout_s": 5,
                  "subject_prefix": "[Gateway]", "from": "gateway@acme.com"},
-        "delivery": {"concurrency": 8, "shutdown_grace_s": 2},
+        # A short lease: on PostgreSQL a killed instance's claims are interrupted after it.
+        "delivery": {"concurrency": 8, "shutdown_grace_s": 2, "lease_s": 1},
         **extra,
     }

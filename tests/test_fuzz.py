@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import TOKENS, hooked_sections
 from tests.test_delivery_recovery import _serve, _wait_exit
@@ -18,9 +19,9 @@ CHECKS = ("not_a_server_error,response_schema_conformance,status_code_conformanc
           "content_type_conformance")
 
 
-async def test_schemathesis_finds_nothing(tmp_path: Path, db_path: Path, receiver,
+async def test_schemathesis_finds_nothing(tmp_path: Path, store: dict[str, Any], receiver,
                                           mail_sink) -> None:
-    proc, base = await _serve(tmp_path, db_path, hooked_sections(receiver, mail_sink))
+    proc, base = await _serve(tmp_path, store, hooked_sections(receiver, mail_sink))
     try:
         fuzz = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import sqlite3
 import time
 from email.header import decode_header, make_header
 from email.message import Message
@@ -22,6 +21,7 @@ from tests.conftest import (
     PROFILE,
     Gateway,
     hooked_sections,
+    open_store,
 )
 
 REQ = "/v1/resource-access-requests"
@@ -286,7 +286,7 @@ async def test_a_notification_tells_the_request_as_it_was_at_its_transition(
 
 
 async def test_a_notification_rendered_by_an_earlier_version_is_sent_as_it_is(
-        start_gateway, receiver, mail_sink, db_path) -> None:
+        start_gateway, receiver, mail_sink, store) -> None:
     """Records queued before an upgrade hold the rendered mail: it is sent unchanged."""
     gw = await start_gateway(**notified(receiver, mail_sink))
     created = await gw.create(ORDERS)
@@ -294,13 +294,12 @@ async def test_a_notification_rendered_by_an_earlier_version_is_sent_as_it_is(
     await settle(gw)
     rendered = {"subject": "[Access] Legacy", "text": "Legacy text.\n",
                 "html": "<p>Legacy HTML.</p>\n"}
-    conn = sqlite3.connect(db_path)
+    conn = open_store(store)
     conn.execute(
         "INSERT INTO deliveries (id, request_id, event, channel, destination, policy_code, "
         "state, created_at, payload, payload_sha256, meta) SELECT 'legacy', request_id, "
         "event, channel, destination, policy_code, 'queued', created_at, ?, 'x', meta "
         "FROM deliveries WHERE channel = 'notification'", (json.dumps(rendered),))
-    conn.commit()
     conn.close()
     await gw.create(ORDERS, action="write-data")  # a commit that wakes the dispatcher
     await mail_sink.wait_for(3)

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 
 import aiohttp
 
-from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, TOKENS, hooked_sections
+from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, TOKENS, hooked_sections, open_store
 from tests.test_delivery_recovery import _serve, _wait_exit
 
 NEW_SECRET = "r\u00f6tated-s\u00e9cret-" + "Z" * 64
 
 
-async def test_no_secret_leaves_the_gateway(tmp_path, db_path, receiver, mail_sink) -> None:
+async def test_no_secret_leaves_the_gateway(tmp_path, store, receiver, mail_sink) -> None:
     sections = hooked_sections(receiver, mail_sink, path="/fail")
     for policy in sections["policies"]:
         policy["emailNotifications"] = True
-    proc, base = await _serve(tmp_path, db_path, sections, "--access-log")
+    proc, base = await _serve(tmp_path, store, sections, "--access-log")
     texts: list[str] = []
 
     async def call(session: aiohttp.ClientSession, method: str, path: str, user: str | None,
@@ -68,7 +67,7 @@ async def test_no_secret_leaves_the_gateway(tmp_path, db_path, receiver, mail_si
         await _wait_exit(proc, 15)
     logs = "".join(p.read_text("utf-8", "replace") for p in tmp_path.glob("gateway-*.log"))
     assert '"POST /v1/user/' in logs  # the access log was on and recorded requests
-    conn = sqlite3.connect(db_path)
+    conn = open_store(store)
     stored = [str(row) for row in conn.execute("SELECT * FROM audit_events")]
     stored += [str(row) for row in conn.execute(
         "SELECT id, request_headers, error_message, response_snippet, payload, meta "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from gateway.catalog.changes import CatalogChanges
     from gateway.config import Config, User
     from gateway.delivery.dispatcher import Dispatcher
+    from gateway.delivery.leases import Leases
     from gateway.delivery.mail_client import MailClient
     from gateway.delivery.webhook_client import WebhookClient
     from gateway.requests.operations import Lifecycle
@@ -26,5 +28,7 @@ SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 WEBHOOKS: web.AppKey[WebhookClient] = web.AppKey("webhooks")
 MAIL: web.AppKey[MailClient] = web.AppKey("mail")
+LEASES: web.AppKey[Leases] = web.AppKey("leases")
+MIGRATE: web.AppKey[Callable[[Any], Any]] = web.AppKey("migrate")
 USER: web.RequestKey[User] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
 
@@ -10,10 +11,12 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.api.http import answer
-from gateway.api.keys import OPENAPI
+from gateway.api.keys import DATABASE, OPENAPI
+from gateway.errors import StoreUnavailable
 from gateway.resources import resource_dir
 
 routes = web.RouteTableDef()
+PING_TIMEOUT_S = 2.0
 
 
 @functools.cache
@@ -28,6 +31,13 @@ def load_openapi() -> dict[str, Any]:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the database answers, 503 (the error shape of SPEC §9) while it does not:
+    a load balancer sends no request to an instance that could not serve it."""
+    try:
+        await asyncio.wait_for(request.app[DATABASE].ping(), PING_TIMEOUT_S)
+    except (StoreUnavailable, TimeoutError):
+        raise StoreUnavailable("the database cannot be reached", code="store-unavailable",
+                               version=__version__) from None
     return answer({"status": "ok", "version": __version__})
 
 

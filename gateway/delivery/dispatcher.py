@@ -2,20 +2,20 @@
 
 Records of one request to one destination form a lane, attempted one after another in the
 order of their transitions, so that a receiver never sees `Approved` before `Pending`; lanes
-run in parallel, at most `delivery.concurrency` attempts at a time. Each attempt is claimed
-(`sending`, committed) before it starts, so a crash can leave a record `sending` but never send
-it twice: at the next start such records become `interrupted`. There is no automatic retry.
+run in parallel, at most `delivery.concurrency` attempts at a time. The database keeps the
+order: a claim (`store.deliveries.claim`, committed as `sending` before the attempt) takes only
+the first unfinished record of each lane, so the order holds across instances too, and a
+record claimed by one instance is never claimed by another. A crash can leave a record
+`sending` but never send it twice: it becomes `interrupted` (at the next start on SQLite; once
+the instance's lease lapsed on PostgreSQL, `delivery.leases`). There is no automatic retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
-from collections import deque
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,48 +31,30 @@ from gateway.store.database import Database
 from gateway.timeutil import format_time, now_text, utcnow
 
 log = logging.getLogger("gateway.delivery.dispatcher")
-FETCH = 1000
-MAX_HELD = 2000  # records held in memory per feed; the rest wait in the database, in order
 SECRET_TTL_S = 1.0
 # Notifications are for people, hooks for machines that act on them: a notification goes when
-# the hooks are quiet (none held, none queued for QUIET_S), or once it has waited
+# the hooks are quiet (none in flight, none claimed for QUIET_S), or once it has waited
 # NOTIFICATION_YIELD_S (after its transition), so it is never starved. While the hooks are
-# busy, a notification is not even read from the database before it is due.
+# busy, a notification is not claimed before it is due.
 # Measured (bench/delivery.py --notifications compare): sent in the middle of a burst,
-# notifications took their CPU from the approvals and the webhooks of that burst; read and
-# held in memory during it, ~20 us each.
+# notifications took their CPU from the approvals and the webhooks of that burst.
 NOTIFICATION_YIELD_S = 5.0
 QUIET_S = 0.2
 RELEASE_EVERY_S = 0.02  # how often, while busy, due notifications are looked for
-
+# With several instances, a claim round also runs this often without being woken: a missed
+# announcement (a listener reconnecting) delays deliveries by this much at most.
+POLL_S = 2.0
+RECORD_RETRY_S = (0.2, 5.0)  # an outcome that could not be stored is stored again, backing off
 
 CHANNELS = ("webhook", "email", "notification")
 
 
-@dataclass
-class _Feed:
-    """The records of one channel, fetched in order. Each channel has its own feed, so that
-    a backlog of one (a slow mail server, a burst of notifications) that fills its memory
-    budget never holds back the others."""
-
-    channel: str
-    last_seq: int = 0
-    held: int = 0
-
-
-def _created_until(records: list[dict[str, Any]], until: str) -> list[dict[str, Any]]:
-    """The records up to the first one created after `until`: in order, none skipped."""
-    return list(itertools.takewhile(lambda r: r["createdAt"] <= until, records))
-
-
-def _slots_of(channel: str) -> str:
-    return "webhook" if channel == "webhook" else "mail"
-
-
 class Dispatcher:
     def __init__(self, database: Database, webhooks: WebhookClient, mail: MailClient,
-                 concurrency: int, notifier: NotificationRenderer) -> None:
+                 concurrency: int, notifier: NotificationRenderer,
+                 instance: str = "local") -> None:
         self._db = database
+        self._instance = instance
         self._notifier = notifier
         self._webhooks = webhooks
         self._mail = mail
@@ -82,22 +64,21 @@ class Dispatcher:
         # deliveries within 9-28% of their rate without notifications, 16 or 64 slots let
         # mail take 37-52% of it; mail then queues rather than the API and the webhooks.
         mail_slots = min(concurrency, mail.pool_size)
-        self._slots: dict[str, Any] = {"webhook": contextlib.nullcontext(),
-                                       "mail": asyncio.Semaphore(mail_slots)}
-        # A record is claimed (committed as `sending`) before its attempt. Mail claims run
-        # ahead of the connections: twice as many mail records may be claimed as there are
-        # connections, so that the next claims' commit (a sync, with full) overlaps the sends
-        # under way instead of holding a connection idle. A crash can then leave at most
-        # that many claimed and not sent: interrupted, never sent twice.
-        self._claims = {"webhook": asyncio.Semaphore(concurrency),
-                        "mail": asyncio.Semaphore(2 * mail_slots)}
-        # Notifications hold at most half of the mail claims (so of the connections): a
-        # mailhook never waits behind a row of them.
-        self._people = asyncio.Semaphore(max(1, mail_slots // 2))
-        self._lanes: dict[tuple[str, str, str], deque[dict[str, Any]]] = {}
-        self._lane_tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
-        self._feeds = {channel: _Feed(channel) for channel in CHANNELS}
+        self._mail_slots = asyncio.Semaphore(mail_slots)
+        # Mail claims run ahead of the connections: twice as many mail records may be claimed
+        # as there are connections, so that the next claims' commit (a sync, with full)
+        # overlaps the sends under way instead of holding a connection idle. A crash can then
+        # leave at most that many claimed and not sent: interrupted, never sent twice.
+        self._concurrency = concurrency
+        self._mail_claims = 2 * mail_slots
+        # Notifications hold at most half of the mail connections: a mailhook never waits
+        # behind a row of them.
+        self._people = max(1, mail_slots // 2)
+        self._in_flight = dict.fromkeys(CHANNELS, 0)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started: set[int] = set()  # seqs whose attempt has begun
         self._wake = asyncio.Event()
+        self._poll = POLL_S if database.dialect.shared else None
         # True while the hooks are quiet; one task sets it again (`_open_when_quiet`).
         self._quiet = True
         self._last_hook = 0.0
@@ -106,9 +87,12 @@ class Dispatcher:
         self._secrets: dict[str, tuple[str | None, float]] = {}
 
     async def start(self) -> int:
-        """Mark what a previous process left mid-attempt, then send what is queued."""
-        interrupted = await self._db.write_long(delivery_store.interrupt_sending,
-                                                now_text())
+        """One process (SQLite): mark what a previous process left mid-attempt. Then send
+        what is queued."""
+        interrupted = 0
+        if not self._db.dialect.shared:
+            interrupted = await self._db.write_long(delivery_store.interrupt_sending,
+                                                    now_text())
         if interrupted:
             log.warning("%d deliveries were interrupted by a stop; they are not retried",
                         interrupted)
@@ -117,49 +101,53 @@ class Dispatcher:
         return interrupted
 
     def poke(self) -> None:
-        """New records may be queued (after a commit): look for them."""
+        """New records may be claimable (after a commit, here or elsewhere): look."""
         self._wake.set()
-
-    @property
-    def busy(self) -> int:
-        return len(self._lane_tasks)
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
+            if self._poll is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
             self._wake.clear()
-            due = None if self._quiet else self._due()
-            wants = []
-            for feed in self._feeds.values():
-                room = min(FETCH, MAX_HELD - feed.held)
-                if room <= 0:
-                    continue  # a full feed's lanes wake us for more
-                wants.append((feed.channel, feed.last_seq, room,
-                              due if feed.channel == "notification" else None))
+            wants = self._wants()
             if not wants:
-                continue
+                continue  # every slot is taken: finished attempts wake us
             try:
-                # One snapshot for every feed: a transition's records arrive together, so
-                # that a notification never sees its webhook as not queued yet.
-                found = await self._db.read(delivery_store.queued_by_channel, wants)
-            except Exception:
-                log.exception("could not read queued deliveries; trying again")
+                claimed = await self._db.write(delivery_store.claim_many, wants,
+                                               self._instance, now_text())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not claim deliveries (%s); trying again in 1 s", exc)
                 await asyncio.sleep(1)
                 self._wake.set()
                 continue
-            for channel, _after, room, _due in wants:
-                records = found[channel]
-                if channel == "notification" and not self._quiet and due is None:
-                    # Read while quiet, but hooks came in the same snapshot: only what is
-                    # due goes now; the rest is read again once due (or quiet).
-                    records = _created_until(records, self._due())
-                feed = self._feeds[channel]
+            for channel, records in claimed.items():
                 for record in records:
-                    feed.last_seq = record["seq"]
-                    feed.held += 1
-                    self._enqueue(feed, record)
-                if len(records) == room:
-                    self._wake.set()
+                    self._in_flight[channel] += 1
+                    if channel != "notification":
+                        self._hook_claimed()
+                    task = asyncio.create_task(self._deliver(record))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+    def _wants(self) -> list[tuple[str, int, str | None]]:
+        """(channel, how many, created until) for this claim round: what the slots allow."""
+        wants = []
+        room = self._concurrency - self._in_flight["webhook"]
+        if room > 0:
+            wants.append(("webhook", room, None))
+        mail_room = self._mail_claims - self._in_flight["email"] \
+            - self._in_flight["notification"]
+        if mail_room > 0:
+            wants.append(("email", mail_room, None))
+        people = min(mail_room, self._people - self._in_flight["notification"])
+        if people > 0:
+            wants.append(("notification", people, None if self._quiet else self._due()))
+        return wants
 
     @staticmethod
     def _due() -> str:
@@ -167,30 +155,22 @@ class Dispatcher:
         compares like the times it holds)."""
         return format_time(utcnow() - timedelta(seconds=NOTIFICATION_YIELD_S))
 
-    def _enqueue(self, feed: _Feed, record: dict[str, Any]) -> None:
-        """Into its lane (counted in `feed.held` already)."""
-        if feed.channel != "notification":
-            self._hook_queued()
-        key = (record["requestId"], record["channel"], record["destination"])
-        self._lanes.setdefault(key, deque()).append(record)
-        if key not in self._lane_tasks:
-            self._lane_tasks[key] = asyncio.create_task(self._drain(key))
+    def _hooks_in_flight(self) -> bool:
+        return bool(self._in_flight["webhook"] or self._in_flight["email"])
 
-    def _hooks_held(self) -> bool:
-        return bool(self._feeds["webhook"].held or self._feeds["email"].held)
-
-    def _hook_queued(self) -> None:
+    def _hook_claimed(self) -> None:
         self._last_hook = time.monotonic()
         self._quiet = False
         if self._gatekeeper is None:
             self._gatekeeper = asyncio.create_task(self._open_when_quiet(), name="gatekeeper")
 
     async def _open_when_quiet(self) -> None:
-        """Quiet again once no hook is held and none was queued for QUIET_S; until then,
-        look every RELEASE_EVERY_S for notifications that are due even so."""
+        """Quiet again once no hook is in flight and none was claimed for QUIET_S; until
+        then, look every RELEASE_EVERY_S for notifications that are due even so."""
         try:
             while True:
-                if time.monotonic() - self._last_hook >= QUIET_S and not self._hooks_held():
+                if time.monotonic() - self._last_hook >= QUIET_S \
+                        and not self._hooks_in_flight():
                     self._quiet = True
                     self.poke()
                     return
@@ -199,33 +179,38 @@ class Dispatcher:
         finally:
             self._gatekeeper = None
 
-    async def _drain(self, key: tuple[str, str, str]) -> None:
-        lane = self._lanes[key]
-        feed = self._feeds[key[1]]
+    async def _deliver(self, record: dict[str, Any]) -> None:
+        """The one attempt of a claimed record, then its outcome, stored."""
+        channel = record["channel"]
         try:
-            kind = _slots_of(key[1])
-            claims, slots = self._claims[kind], self._slots[kind]
-            people: Any = (self._people if key[1] == "notification"
-                           else contextlib.nullcontext())
-            while lane:
-                record = lane[0]
-                outcome = None
-                async with people, claims:
-                    if await self._db.write(delivery_store.mark_sending, record["id"],
-                                            now_text()):
-                        async with slots:
-                            outcome = await self._attempt(record)
-                # Recorded once the slot is given back: the next attempt does not wait for
-                # this record's commit.
-                if outcome is not None:
-                    await self._db.write(delivery_store.finish, record["id"], outcome)
-                lane.popleft()
-                feed.held -= 1
-                if feed.held == MAX_HELD // 2:
-                    self.poke()  # room again: fetch what waits in the database
+            if channel == "webhook":
+                self._started.add(record["seq"])
+                outcome = await self._attempt(record)
+            else:
+                async with self._mail_slots:
+                    self._started.add(record["seq"])
+                    outcome = await self._attempt(record)
+            # Recorded once the slot is given back: the next attempt does not wait for this
+            # record's commit.
+            await self._record(record, outcome)
         finally:
-            del self._lanes[key]
-            del self._lane_tasks[key]
+            self._started.discard(record["seq"])
+            self._in_flight[channel] -= 1
+            self.poke()  # a slot is free, and the lane's next record may be claimed
+
+    async def _record(self, record: dict[str, Any], outcome: Outcome) -> None:
+        """Store the outcome; while the database is away, keep it and try again (the
+        record stays `sending`, its lane waiting, until then)."""
+        delay = RECORD_RETRY_S[0]
+        while True:
+            try:
+                await self._db.write(delivery_store.finish, record["seq"], outcome)
+                return
+            except Exception as exc:
+                log.warning("could not record delivery %s (%s); again in %.1f s",
+                            record["id"], exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_S[1])
 
     async def _attempt(self, record: dict[str, Any]) -> Outcome:
         """Send a claimed record once; a bug of ours becomes a failed outcome."""
@@ -291,28 +276,29 @@ class Dispatcher:
             status=meta.get("status", record["event"].capitalize()), extra_headers=thread)
 
     async def shutdown(self, grace_s: float) -> int:
-        """Stop taking records; give attempts under way `grace_s`; mark the rest interrupted.
+        """Stop claiming; give attempts under way `grace_s`; put back what was claimed and
+        not begun, mark the rest of this instance's claims interrupted.
 
-        Records still queued stay queued: they were never attempted, and the next start
-        sends them.
+        Records still queued stay queued: they were never attempted, and the next start (or
+        another instance) sends them.
         """
         for task in (self._task, self._gatekeeper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        for lane in self._lanes.values():  # finish the current attempt of each lane only
-            while len(lane) > 1:
-                lane.pop()
-        tasks = list(self._lane_tasks.values())
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        waiting = [t for t in self._tasks]
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=grace_s)
+            begun = set(self._started)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        else:
+            begun = set()
         try:
-            return await self._db.write_long(delivery_store.interrupt_sending,
-                                             now_text())
-        except Exception:  # the next start marks them instead
+            return await self._db.write_long(delivery_store.release_and_interrupt,
+                                             self._instance, now_text(), sorted(begun))
+        except Exception:  # the next start, or another instance, marks them instead
             log.exception("could not mark interrupted deliveries at shutdown")
             return 0

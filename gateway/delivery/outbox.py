@@ -36,6 +36,9 @@ from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store import requests as request_store
 from gateway.store.database import after_commit
+from gateway.store.dialect import announce
+
+DELIVERIES_CHANNEL = "gateway_deliveries"  # announced when records are queued (LISTEN/NOTIFY)
 
 
 def new_delivery_id() -> str:
@@ -172,6 +175,7 @@ class Outbox:
             delivery_store.insert(conn, record)
         if any(r["state"] == "queued" for r in records):
             after_commit(conn, self._on_queued)
+            announce(conn, DELIVERIES_CHANNEL)
 
 
 def redelivery(conn: sqlite3.Connection, original: dict[str, Any], at: str) -> dict[str, Any]:
@@ -181,6 +185,7 @@ def redelivery(conn: sqlite3.Connection, original: dict[str, Any], at: str) -> d
     record.update(id=new_delivery_id(), state="queued", createdAt=at,
                   redeliveryOf=original["id"])
     delivery_store.insert(conn, record)
+    announce(conn, DELIVERIES_CHANNEL)
     found = delivery_store.get(conn, record["id"])
     assert found is not None
     return found

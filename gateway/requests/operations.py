@@ -164,7 +164,7 @@ class Lifecycle:
     expiring: Expiring = _no_notice  # records the "access ends in one hour" notice
 
     def _load(self, conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
-        request = request_store.get(conn, request_id)
+        request = request_store.get(conn, request_id, lock=True)
         if request is None:
             raise NotFound(f"no access request {request_id}", code="request-not-found")
         return request
@@ -203,7 +203,7 @@ class Lifecycle:
         }
         try:
             request["id"] = request_store.insert(conn, request)
-        except sqlite3.IntegrityError:
+        except conn.IntegrityError:
             raise Conflict("a pending request for this action, resource and target exists",
                            code="duplicate-pending") from None
         asked = {k: draft[k] for k in ("duration", "expiration") if draft[k]}

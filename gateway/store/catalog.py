@@ -69,10 +69,12 @@ def cached(conn: sqlite3.Connection, table: Table, key: str) -> dict[str, Any] |
 def page(conn: sqlite3.Connection, table: Table, *, after: str | None,
          limit: int) -> list[dict[str, Any]]:
     """Ordered by primary key; `after` is the last key of the previous page."""
+    where, params = "", (limit,)
+    if after is not None:
+        where, params = f'WHERE "{table.pk}" > ? ', (after, limit)
     rows = conn.execute(
-        f'SELECT {table.select} FROM "{table.name}" WHERE ? IS NULL OR "{table.pk}" > ? '
-        f'ORDER BY "{table.pk}" LIMIT ?',
-        (after, after, limit),
+        f'SELECT {table.select} FROM "{table.name}" {where}ORDER BY "{table.pk}" LIMIT ?',
+        params,
     ).fetchall()
     return [from_row(table.columns, r) for r in rows]
 

@@ -1,4 +1,5 @@
-"""SQLite access: one writer connection with group commit, a few reader threads.
+"""The store's one way in, whichever the backend: writes in batches on one writer connection
+(group commit), reads on reader threads with their own connections.
 
 Writes are queued on the event loop and run in batches: operations that arrive while a
 batch is under way are run together and committed once (group commit); if one of them fails,
@@ -6,83 +7,42 @@ the batch runs again with each operation inside its own SAVEPOINT, so that a fai
 back only itself. A caller's future resolves only after its COMMIT returned, so an answer
 the client sees is always already in the database.
 
-Where a batch runs is decided by what its commit waits for:
-
-- `synchronous=FULL` syncs the WAL on each commit: batches run on a writer thread, so that
-  the sync never stalls the event loop.
-- `synchronous=NORMAL` commits without waiting for the disk: short batches run on the event
-  loop itself. Measured (bench/api.py, 5 alternating rounds): on the writer thread half of
-  each batch's time was spent waiting for the GIL (every statement releases and retakes it:
-  ~215 us per operation against ~90 us of work), and running them on the loop gave 20-50%
-  more creations and 5-20% more approvals per second.
-- Operations that may run long (`write_long`: the scheduler's sweeps, start-up upserts) run
-  on the writer thread in either mode.
-- Checkpoints (copying the WAL into the database file, which syncs it) run on a thread of
-  their own, beside the writes (`_checkpoint`). SQLite's automatic checkpoint would run inside
-  a commit: on the loop with NORMAL, and holding up every write with FULL (one stall per
-  1,000 pages, seen as a 110-136 ms p99 in one of three mail delivery runs).
-
-Readers use their own connections; WAL lets them run beside the writer on the last
-committed snapshot.
+The backends (`store.sqlite`, `store.postgresql`) say how to connect, where a batch may run
+and what happens after one; the operations are the same functions for both, taking a
+connection with `execute(sql, params)` and `?` placeholders (`store.dialect`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
-import os
-import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
+
+from gateway.errors import Conflict, StoreUnavailable
+from gateway.store.dialect import SQLITE, Dialect
 
 T = TypeVar("T")
 Operation = Callable[..., Any]
+Setup = Callable[[Any], Any]
 
 log = logging.getLogger("gateway.store")
 MAX_BATCH = 128
-# A background thread checkpoints the WAL after this many commits (see the module's
-# docstring); one checkpoint at a time, so a slow disk slows checkpoints, not commits.
-CHECKPOINT_EVERY = 32
+TRIES = 3  # an operation that met a deadlock (PostgreSQL) runs again, this many times at most
 
 
-class StoreConnection(sqlite3.Connection):
-    """The writer's connection carries two things besides SQL.
-
-    A cache of catalog records (see `store.catalog.cached`): only the writer has one, as it
-    is the only connection that changes the catalog and so can keep its cache exact.
-    Callbacks to run once the current operation has committed (`after_commit`).
-    """
-
-    catalog_cache: dict[tuple[str, str], Any] | None = None
-    pending_callbacks: list[Callable[[], None]] | None = None
-
-
-def connect(path: str, synchronous: str, *, readonly: bool = False) -> StoreConnection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                           factory=StoreConnection)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
-    conn.execute("PRAGMA cache_size = -32000")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    if readonly:
-        conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def forget_catalog(conn: sqlite3.Connection) -> None:
+def forget_catalog(conn: Any) -> None:
     cache = getattr(conn, "catalog_cache", None)
     if cache:
         cache.clear()
 
 
-def after_commit(conn: sqlite3.Connection, callback: Callable[[], None]) -> None:
+def after_commit(conn: Any, callback: Callable[[], None]) -> None:
     """Run `callback` on the caller's event loop once the current write has committed; not
     at all if it rolls back. Outside `Database.write` (a plain connection) it is dropped:
     nothing waits for it there."""
@@ -91,58 +51,81 @@ def after_commit(conn: sqlite3.Connection, callback: Callable[[], None]) -> None
         pending.append(callback)
 
 
-def create_private_file(path: str) -> None:
-    """Create the database file with mode 0600: it holds webhook secrets."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-
-
 class _Write(NamedTuple):
     operation: Operation
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
     long: bool
+    tries: int = 1
 
 
 Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 class Database:
-    def __init__(self, path: str, synchronous: str = "full", readers: int = 2) -> None:
-        self.path = path
-        self.synchronous = synchronous
+    """Group commit and reader threads; a backend subclass provides the connections."""
+
+    dialect: Dialect = SQLITE
+    # Batches may run on the event loop (set by the backend when a COMMIT never waits).
+    _commit_on_loop = False
+
+    def __init__(self, readers: int = 2) -> None:
         self._readers = readers
-        # NORMAL commits do not wait for the disk: short batches may run on the loop.
-        self._commit_on_loop = synchronous == "normal"
-        self._conn: StoreConnection | None = None
+        self.schema_version = 0  # what the migrations left, once open
+        self._conn: Any = None
         self._pending: collections.deque[_Write] = collections.deque()
         self._busy = False  # a batch is under way (on the loop or on the writer thread)
         self._idle: asyncio.Event | None = None
         self._writer_pool: ThreadPoolExecutor | None = None
-        self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
-        self._checkpointing = False
-        self._commits = 0  # since the last checkpoint began
         self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_conns: list[Any] = []
         self._lock = threading.Lock()
 
-    def open(self, setup: Callable[[sqlite3.Connection], None]) -> None:
-        """Create the file, switch to WAL, run `setup` (migrations), start the threads."""
-        create_private_file(self.path)
-        conn = connect(self.path, self.synchronous)
-        conn.execute("PRAGMA journal_mode = WAL")
-        setup(conn)
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
-        conn.catalog_cache = {}
-        self._conn = conn
+    # --- what a backend provides -------------------------------------------------------
+
+    def _open_writer(self, setup: Setup) -> Any:
+        """Connect the writer and run `setup` (the migrations) on it."""
+        raise NotImplementedError
+
+    def _connect_reader(self) -> Any:
+        raise NotImplementedError
+
+    def _writer(self) -> Any:
+        """The writer's connection, for the next batch (a backend may reconnect here)."""
+        return self._conn
+
+    def _usable(self, conn: Any) -> bool:
+        """Whether a reader thread's connection may be used again."""
+        return True
+
+    def _batch_done(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After each batch, on the loop."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the database cannot be reached."""
+        await self.read(_select_one)
+
+    def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call `callback` when another instance announces `channel` (store.dialect.announce);
+        one process: nothing to hear."""
+
+    async def start(self) -> None:
+        """Background work of the backend, once the application runs (listening)."""
+
+    # --- the common part -----------------------------------------------------------------
+
+    def open(self, setup: Setup) -> None:
+        """Connect, run `setup` (migrations), start the threads."""
+        self._conn = self._open_writer(setup)
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
-        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint")
         self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="db-reader")
+
+    def close_now(self) -> None:
+        """Close at once, outside the event loop (nothing may be queued)."""
+        assert not self._pending and not self._busy
+        self._shutdown_pools()
+        self._close_connections()
 
     async def close(self) -> None:
         """Finish the writes queued so far, then close every connection."""
@@ -151,10 +134,16 @@ class Database:
                 self._idle = asyncio.Event()
             self._idle.clear()
             await self._idle.wait()
-        for pool in (self._writer_pool, self._checkpoint_pool, self._reader_pool):
+        self._shutdown_pools()
+        self._close_connections()
+
+    def _shutdown_pools(self) -> None:
+        for pool in (self._writer_pool, self._reader_pool):
             if pool is not None:
                 pool.shutdown(wait=True)
-        self._writer_pool = self._checkpoint_pool = self._reader_pool = None
+        self._writer_pool = self._reader_pool = None
+
+    def _close_connections(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -179,16 +168,22 @@ class Database:
 
     def _submit(self, operation: Operation, args: tuple[Any, ...],
                 kwargs: dict[str, Any], *, long: bool) -> asyncio.Future[Any]:
-        assert self._conn is not None, "database is not open"
+        assert self._writer_pool is not None, "database is not open"
         loop = asyncio.get_running_loop()
         if kwargs:
             operation = functools.partial(operation, **kwargs)
         future = loop.create_future()
+        self._queue(_Write(operation, args, future, long))
+        return future
+
+    def _queue(self, write: _Write, *, first: bool = False) -> None:
         if not self._busy and not self._pending:
             # Next loop turn: whatever else is queued in this one joins the batch.
-            loop.call_soon(self._next_batch)
-        self._pending.append(_Write(operation, args, future, long))
-        return future
+            asyncio.get_running_loop().call_soon(self._next_batch)
+        if first:
+            self._pending.appendleft(write)
+        else:
+            self._pending.append(write)
 
     async def read(self, operation: Operation, *args: Any, **kwargs: Any) -> Any:
         """Run `operation(conn, *args, **kwargs)` on a reader thread, on one snapshot."""
@@ -200,16 +195,28 @@ class Database:
 
     def _read(self, operation: Operation, args: tuple[Any, ...]) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and not self._usable(conn):
+            self._forget_reader(conn)
+            conn = None
         if conn is None:
-            conn = connect(self.path, self.synchronous, readonly=True)
+            conn = self._connect_reader()
             self._local.conn = conn
             with self._lock:
                 self._reader_conns.append(conn)
-        conn.execute("BEGIN")
+        conn.execute(self.dialect.begin_read)
         try:
             return operation(conn, *args)
         finally:
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _forget_reader(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._reader_conns:
+                self._reader_conns.remove(conn)
+        with contextlib.suppress(Exception):  # already broken: nothing more to release
+            conn.close()
 
     def _next_batch(self) -> None:
         """Run what is queued: a long operation alone, else up to MAX_BATCH short ones."""
@@ -217,8 +224,7 @@ class Database:
             if self._idle is not None and not self._busy:
                 self._idle.set()
             return
-        conn = self._conn
-        assert conn is not None and self._writer_pool is not None
+        assert self._writer_pool is not None
         pending = self._pending
         if pending[0].long:
             batch = [pending.popleft()]
@@ -230,26 +236,34 @@ class Database:
         self._busy = True
         if self._commit_on_loop and not batch[0].long:
             try:
-                outcomes, callbacks = _run_batch(conn, batch)
+                outcomes, callbacks, again = self._run_batch(batch)
             finally:
                 self._busy = False
-            self._finish(outcomes, callbacks)
+            self._finish(outcomes, callbacks, again)
             return
-        running = loop.run_in_executor(self._writer_pool, _run_batch, conn, batch)
+        running = loop.run_in_executor(self._writer_pool, self._run_batch, batch)
         running.add_done_callback(functools.partial(self._thread_done, batch))
+
+    def _run_batch(self, batch: list[_Write]
+                   ) -> tuple[list[Outcome], list[Callable[[], None]], list[_Write]]:
+        try:
+            conn = self._writer()
+        except StoreUnavailable as exc:
+            return [(w.future, None, exc) for w in batch], [], []
+        return _run_batch(conn, batch, self.dialect)
 
     def _thread_done(self, batch: list[_Write], running: asyncio.Future[Any]) -> None:
         self._busy = False
         try:
-            outcomes, callbacks = running.result()
+            outcomes, callbacks, again = running.result()
         except BaseException as exc:  # the executor itself failed
-            outcomes, callbacks = [(w.future, None, exc) for w in batch], []
-        self._finish(outcomes, callbacks)
+            outcomes, callbacks, again = [(w.future, None, exc) for w in batch], [], []
+        self._finish(outcomes, callbacks, again)
 
-    def _finish(self, outcomes: list[Outcome], callbacks: list[Callable[[], None]]) -> None:
-        """After a batch (committed or not): callbacks, callers, the next batch, and a
-        checkpoint when one is due."""
-        self._maybe_checkpoint(asyncio.get_running_loop())
+    def _finish(self, outcomes: list[Outcome], callbacks: list[Callable[[], None]],
+                again: list[_Write]) -> None:
+        """After a batch (committed or not): callbacks, callers, the next batch."""
+        self._batch_done(asyncio.get_running_loop())
         for callback in callbacks:
             try:
                 callback()
@@ -262,54 +276,45 @@ class Database:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+        for write in reversed(again):
+            self._queue(write._replace(tries=write.tries + 1), first=True)
         if self._pending:
             asyncio.get_running_loop().call_soon(self._next_batch)
         elif self._idle is not None:
             self._idle.set()
 
-    def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._commits += 1
-        pool = self._checkpoint_pool
-        if self._checkpointing or self._commits < CHECKPOINT_EVERY or pool is None:
-            return
-        self._commits = 0
-        self._checkpointing = True
-        running = loop.run_in_executor(pool, self._checkpoint)
-        running.add_done_callback(self._checkpoint_done)
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database file beside the writer (PASSIVE: it takes no
-        lock that a writer or reader waits for); what a reader still uses stays for later."""
-        conn = getattr(self._local, "checkpoint_conn", None)
-        if conn is None:
-            conn = connect(self.path, self.synchronous)
-            self._local.checkpoint_conn = conn
-            with self._lock:
-                self._reader_conns.append(conn)
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def _checkpoint_done(self, running: asyncio.Future[Any]) -> None:
-        self._checkpointing = False
-        if not running.cancelled() and running.exception() is not None:
-            log.warning("checkpoint failed: %s", running.exception())
+def _select_one(conn: Any) -> None:
+    conn.execute("SELECT 1").fetchone()
 
 
-def _run_batch(conn: StoreConnection, batch: list[_Write]
-               ) -> tuple[list[Outcome], list[Callable[[], None]]]:
+def _run_batch(conn: Any, batch: list[_Write], dialect: Dialect
+               ) -> tuple[list[Outcome], list[Callable[[], None]], list[_Write]]:
     try:
         try:
-            return _run_ops(conn, batch, isolated=False)
+            return _run_ops(conn, batch, dialect, isolated=False)
         except _Retry:
-            return _run_ops(conn, batch, isolated=True)
+            return _run_ops(conn, batch, dialect, isolated=True)
     except Exception as exc:  # the commit itself failed: nothing of the batch holds
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the connection is gone: it reconnects
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         forget_catalog(conn)
-        return [(w.future, None, exc) for w in batch], []
+        return [(w.future, None, exc) for w in batch], [], []
 
 
-def _run_ops(conn: StoreConnection, batch: list[_Write], *, isolated: bool
-             ) -> tuple[list[Outcome], list[Callable[[], None]]]:
+def _public(conn: Any, exc: Exception) -> Exception:
+    """A constraint the database enforced and the operation did not expect (two instances
+    writing the same key at once) is a conflict for the client, not an internal error."""
+    if isinstance(exc, conn.IntegrityError):
+        log.warning("a write met a constraint: %s", exc)
+        return Conflict("the change conflicts with one made at the same time; try again",
+                        code="write-conflict")
+    return exc
+
+
+def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
+             ) -> tuple[list[Outcome], list[Callable[[], None]], list[_Write]]:
     """Run the batch in one transaction and commit it.
 
     Not isolated (the first try): no SAVEPOINT around each operation, two statements fewer
@@ -319,13 +324,21 @@ def _run_ops(conn: StoreConnection, batch: list[_Write], *, isolated: bool
     """
     outcomes: list[Outcome] = []
     callbacks: list[Callable[[], None]] = []
-    conn.execute("BEGIN IMMEDIATE")
-    for operation, args, future, _long in batch:
+    again: list[_Write] = []
+    notifies: set[str] = set()
+    transient = getattr(conn, "TransientError", ())
+    conn.execute(dialect.begin)
+    for write in batch:
+        operation, args, future = write.operation, write.args, write.future
         if isolated:
             conn.execute("SAVEPOINT op")
         conn.pending_callbacks = []
+        if dialect.shared:
+            conn.pending_notifies = set()
         try:
             result = operation(conn, *args)
+        except StoreUnavailable:
+            raise
         except Exception as exc:
             forget_catalog(conn)  # it may hold what is rolled back now
             if not isolated and len(batch) > 1:
@@ -334,7 +347,10 @@ def _run_ops(conn: StoreConnection, batch: list[_Write], *, isolated: bool
             conn.execute("ROLLBACK TO op" if isolated else "ROLLBACK")
             if isolated:
                 conn.execute("RELEASE op")
-            outcomes.append((future, None, exc))
+            if isinstance(exc, transient) and write.tries < TRIES:
+                again.append(write)
+            else:
+                outcomes.append((future, None, _public(conn, exc)))
         else:
             if isolated:
                 conn.execute("RELEASE op")
@@ -342,11 +358,17 @@ def _run_ops(conn: StoreConnection, batch: list[_Write], *, isolated: bool
             for callback in conn.pending_callbacks:
                 if callback not in callbacks:
                     callbacks.append(callback)
+            if dialect.shared:
+                notifies |= conn.pending_notifies
         finally:
             conn.pending_callbacks = None
+            if dialect.shared:
+                conn.pending_notifies = None
     if conn.in_transaction:
+        for channel in sorted(notifies):
+            conn.execute(f"NOTIFY {channel}")
         conn.execute("COMMIT")
-    return outcomes, callbacks
+    return outcomes, callbacks, again
 
 
 class _Retry(Exception):

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.delivery.outcome import Outcome
 from gateway.store.codec import col, dump, from_row, load, to_row
+from gateway.store.dialect import dialect_of
 
 COLUMNS = (
     col("id"), col("event"), col("channel"), col("destination"),
@@ -93,67 +94,138 @@ def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None
     return [record(r) for r in rows]
 
 
-DISPATCH = "seq, id, request_id, event, channel, destination, policy_code, created_at, " \
-           "payload, meta"
+DISPATCH = ("seq, id, request_id, event, channel, destination, policy_code, created_at, "
+            "payload, meta")
 
 
-def _to_send(row: sqlite3.Row) -> dict[str, Any]:
-    """What the dispatcher needs of a queued record (the rest of its columns are empty)."""
+def _to_send(row: Any) -> dict[str, Any]:
+    """What the dispatcher needs of a claimed record (the rest of its columns are empty)."""
     return {"seq": row[0], "id": row[1], "requestId": str(row[2]), "event": row[3],
             "channel": row[4], "destination": row[5], "policyCode": row[6],
             "createdAt": row[7], "payload": row[8], "meta": load(row[9])}
 
 
-def queued_after(conn: sqlite3.Connection, channel: str, seq: int, limit: int,
-                 created_until: str | None = None) -> list[dict[str, Any]]:
-    """Queued records after `seq`, in order, as the dispatcher sends them. With
-    `created_until`, only those before the first one created later than that: a record is
-    never skipped for a later one."""
-    bound = ""
-    params: tuple[Any, ...] = (channel, seq)
+@functools.lru_cache(maxsize=8)
+def _claim_sql(bounded: bool, skip_locked: str) -> str:
+    # The bound takes the queued records before the first one created after `until`: found
+    # by walking the queued records in order from the oldest, which stops early while many
+    # later ones wait (a burst of notifications while the hooks are busy).
+    bound = ("AND d.seq < coalesce((SELECT b.seq FROM deliveries b WHERE b.state = 'queued' "
+             "AND b.channel = ? AND b.created_at > ? ORDER BY b.seq LIMIT 1), "
+             "9223372036854775807) ") if bounded else ""
+    return (
+        "UPDATE deliveries SET state = 'sending', attempted_at = ?, claimed_by = ? "
+        "WHERE state = 'queued' AND seq IN ("
+        " SELECT d.seq FROM deliveries d WHERE d.state = 'queued' AND d.channel = ? "
+        f" {bound}AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id"
+        "  AND e.seq < d.seq AND e.channel = d.channel AND e.destination = d.destination"
+        "  AND e.state IN ('queued', 'sending'))"
+        f" ORDER BY d.seq LIMIT ?{skip_locked}) "
+        f"RETURNING {DISPATCH}")
+
+
+def claim(conn: Any, channel: str, limit: int, instance: str, at: str,
+          created_until: str | None = None) -> list[dict[str, Any]]:
+    """Claim up to `limit` queued records of `channel` for their one attempt (`sending`,
+    committed before the attempt), in order, each the first unfinished record of its lane
+    (request, channel, destination): the next record of a lane is claimed only once the
+    previous one has finished, by whichever instance. With `created_until`, only records
+    before the first one created later. One statement for the whole claim; on PostgreSQL,
+    rows another instance is claiming at the same moment are passed over."""
+    sql = _claim_sql(created_until is not None, dialect_of(conn).skip_locked)
+    params: tuple[Any, ...] = (at, instance, channel)
     if created_until is not None:
-        bound = ("AND seq < ifnull((SELECT seq FROM deliveries WHERE state = 'queued' "
-                 "AND channel = ? AND seq > ? AND created_at > ? ORDER BY seq LIMIT 1), "
-                 "9223372036854775807) ")
-        params += (channel, seq, created_until)
-    rows = conn.execute(
-        f"SELECT {DISPATCH} FROM deliveries WHERE state = 'queued' AND channel = ? AND seq > ? "
-        f"{bound}ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
-    return [_to_send(r) for r in rows]
+        params += (channel, created_until)
+    rows = conn.execute(sql, (*params, limit)).fetchall()
+    return sorted((_to_send(r) for r in rows), key=lambda r: r["seq"])
 
 
-def queued_by_channel(conn: sqlite3.Connection,
-                      wants: list[tuple[str, int, int, str | None]]
-                      ) -> dict[str, list[dict[str, Any]]]:
-    """For each (channel, after seq, limit, created until): its queued records, all from one
-    snapshot."""
-    return {channel: queued_after(conn, channel, seq, limit, until)
-            for channel, seq, limit, until in wants}
+def claim_many(conn: Any, wants: list[tuple[str, int, str | None]], instance: str,
+               at: str) -> dict[str, list[dict[str, Any]]]:
+    """`claim` for each (channel, limit, created until), in one transaction."""
+    return {channel: claim(conn, channel, limit, instance, at, until)
+            for channel, limit, until in wants}
 
 
-def mark_sending(conn: sqlite3.Connection, delivery_id: str, at: str) -> bool:
-    """Claim a queued record for its one attempt; False if it is not queued any more."""
-    cur = conn.execute(
-        "UPDATE deliveries SET state = 'sending', attempted_at = ? "
-        "WHERE id = ? AND state = 'queued'", (at, delivery_id))
-    return cur.rowcount == 1
+def release_and_interrupt(conn: Any, instance: str, at: str, begun: list[int]) -> int:
+    """At shutdown: this instance's claims whose attempt never began go back to the queue
+    (another instance, or the next start, sends them); those begun and not finished are
+    interrupted. Returns how many were interrupted."""
+    if begun:
+        marks = ", ".join("?" for _ in begun)
+        conn.execute("UPDATE deliveries SET state = 'queued', attempted_at = NULL, "
+                     "claimed_by = NULL WHERE state = 'sending' AND claimed_by = ? "
+                     f"AND seq NOT IN ({marks})", (instance, *begun))
+    else:
+        conn.execute("UPDATE deliveries SET state = 'queued', attempted_at = NULL, "
+                     "claimed_by = NULL WHERE state = 'sending' AND claimed_by = ?",
+                     (instance,))
+    return interrupt_sending(conn, at, instance)
 
 
-def finish(conn: sqlite3.Connection, delivery_id: str, outcome: Outcome) -> None:
+def finish(conn: Any, seq: int, outcome: Outcome) -> None:
     conn.execute(
         "UPDATE deliveries SET state = ?, attempted_at = ?, finished_at = ?, duration_ms = ?, "
         "http_status = ?, smtp_code = ?, error_kind = ?, error_message = ?, "
-        "response_snippet = ?, request_headers = ? WHERE id = ? AND state = 'sending'",
+        "response_snippet = ?, request_headers = ? WHERE seq = ? AND state = 'sending'",
         (outcome.state, outcome.attempted_at, outcome.finished_at, outcome.duration_ms,
          outcome.http_status, outcome.smtp_code, outcome.error_kind, outcome.error_message,
-         outcome.response_snippet, dump(outcome.request_headers), delivery_id))
+         outcome.response_snippet, dump(outcome.request_headers), seq))
 
 
-def interrupt_sending(conn: sqlite3.Connection, at: str) -> int:
-    """Records caught mid-attempt (crash, or shutdown past its grace): never attempted again."""
-    cur = conn.execute(
-        "UPDATE deliveries SET state = 'interrupted', finished_at = ?, "
-        "error_kind = 'interrupted', error_message = 'the gateway stopped during the attempt' "
-        "WHERE state = 'sending'", (at,))
-    return cur.rowcount
+_INTERRUPT = ("UPDATE deliveries SET state = 'interrupted', finished_at = ?, "
+              "error_kind = 'interrupted', error_message = ? WHERE state = 'sending'")
 
+
+def interrupt_sending(conn: Any, at: str, instance: str | None = None) -> int:
+    """Records caught mid-attempt (crash, or shutdown past its grace): never attempted again.
+    With `instance`, only that instance's; without, every one (one process: at its start)."""
+    message = "the gateway stopped during the attempt"
+    if instance is None:
+        return conn.execute(_INTERRUPT, (at, message)).rowcount
+    return conn.execute(_INTERRUPT + " AND claimed_by = ?", (at, message, instance)).rowcount
+
+
+def interrupt_lapsed(conn: Any, at: str, alive_since: str) -> int:
+    """Records claimed by instances whose lease lapsed (no heartbeat since `alive_since`), or
+    by none known: they died mid-attempt. Never attempted again."""
+    return conn.execute(
+        _INTERRUPT + " AND (claimed_by IS NULL OR claimed_by NOT IN "
+        "(SELECT id FROM instances WHERE heartbeat_at >= ?))",
+        (at, "the gateway instance stopped during the attempt (its lease lapsed)",
+         alive_since)).rowcount
+
+
+def register_instance(conn: Any, instance: str, host: str, pid: int, version: str,
+                      at: str) -> None:
+    conn.execute("DELETE FROM instances WHERE id = ?", (instance,))
+    conn.execute("INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", (instance, host, pid, version, at, at))
+
+
+def heartbeat(conn: Any, instance: str, at: str) -> bool:
+    """Renew this instance's lease; False if another instance had already declared it dead
+    (then its claims were interrupted, and it registers anew)."""
+    return conn.execute("UPDATE instances SET heartbeat_at = ? WHERE id = ?",
+                        (at, instance)).rowcount == 1
+
+
+def forget_instances(conn: Any, dead_before: str) -> int:
+    return conn.execute("DELETE FROM instances WHERE heartbeat_at < ?", (dead_before,)).rowcount
+
+
+def unregister_instance(conn: Any, instance: str) -> None:
+    conn.execute("DELETE FROM instances WHERE id = ?", (instance,))
+
+
+def instances(conn: Any) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT id, host, pid, version, started_at, heartbeat_at "
+                        "FROM instances ORDER BY started_at, id").fetchall()
+    return [{"id": r[0], "host": r[1], "pid": r[2], "version": r[3], "startedAt": r[4],
+             "heartbeatAt": r[5]} for r in rows]
+
+
+def queued_count(conn: Any) -> dict[str, int]:
+    rows = conn.execute("SELECT channel, count(*) FROM deliveries WHERE state = 'queued' "
+                        "GROUP BY channel").fetchall()
+    return {r[0]: r[1] for r in rows}

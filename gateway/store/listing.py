@@ -137,7 +137,7 @@ def list_requests(conn: sqlite3.Connection, query: RequestQuery, *, email: str,
     else:
         merged = ", ".join(f"sort_{i} {'DESC' if d else 'ASC'}"
                            for i, (_, d) in enumerate(query.order))
-        sql = (" UNION ".join(f"SELECT * FROM ({h})" for h in halves)
+        sql = (" UNION ".join(f"SELECT * FROM ({h}) AS part{i}" for i, h in enumerate(halves))
                + f" ORDER BY {merged}, sort_id {direction} LIMIT ?")
         all_params.append(limit)
     rows = conn.execute(sql, all_params).fetchall()

@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.codec import col, dump, from_row, load, to_row
+from gateway.store.dialect import dialect_of
 
 COLUMNS = (
     col("requestedBy", "requested_by"), col("action"), col("resource"),
@@ -35,7 +36,8 @@ def record(row: sqlite3.Row) -> dict[str, Any]:
 def _insert_sql(names: tuple[str, ...]) -> str:
     """The statement for one set of columns, built once (it is on every creation's path)."""
     columns = ", ".join('"' + n + '"' for n in names)
-    return f"INSERT INTO requests ({columns}) VALUES ({', '.join('?' for _ in names)})"
+    return (f"INSERT INTO requests ({columns}) VALUES ({', '.join('?' for _ in names)}) "
+            "RETURNING id")
 
 
 @functools.lru_cache(maxsize=64)
@@ -49,8 +51,7 @@ def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> str:
     row["target_type"] = rec["target"]["type"]
     row["target_id"] = rec["target"]["id"]
     row["updated_at"] = rec["createdAt"]
-    cur = conn.execute(_insert_sql(tuple(row)), tuple(row.values()))
-    request_id = cur.lastrowid
+    request_id = conn.execute(_insert_sql(tuple(row)), tuple(row.values())).fetchone()[0]
     recipients = {email.lower() for email in rec["recipients"]}
     if len(recipients) == 1:
         conn.execute("INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
@@ -61,10 +62,16 @@ def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> str:
     return str(request_id)
 
 
-def get(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+def get(conn: sqlite3.Connection, request_id: str, *, lock: bool = False
+        ) -> dict[str, Any] | None:
+    """With `lock`, for a transition: another instance's transition of the same request waits
+    for this transaction, then sees its outcome (and is refused if it no longer applies)."""
     if not request_id.isdecimal() or len(request_id) > 18:
         return None
-    row = conn.execute(f"SELECT {SELECT} FROM requests WHERE id = ?", (int(request_id),)).fetchone()
+    sql = f"SELECT {SELECT} FROM requests WHERE id = ?"
+    if lock:
+        sql += dialect_of(conn).lock_rows
+    row = conn.execute(sql, (int(request_id),)).fetchone()
     return None if row is None else record(row)
 
 
@@ -84,14 +91,17 @@ def count_open(conn: sqlite3.Connection, *, resource: str | None = None,
 
 
 def due(conn: sqlite3.Connection, now: str, limit: int) -> list[dict[str, Any]]:
-    """Requests whose pending deadline or access end has passed, oldest deadline first."""
+    """Requests whose pending deadline or access end has passed, in id order, locked: an
+    instance passes over those another one is expiring now, and the repeated conditions make
+    it drop those that another one expired meanwhile (once per request)."""
     rows = conn.execute(
         f"SELECT {SELECT} FROM requests WHERE id IN ("
         " SELECT id FROM requests WHERE state = 'PENDING' AND expires_at <= ?"
         " UNION SELECT id FROM requests WHERE state = 'APPROVED' AND access_expires_at <= ?"
         " UNION SELECT id FROM requests WHERE state = 'GRANTED' AND access_expires_at <= ?"
-        ") ORDER BY id LIMIT ?",
-        (now, now, now, limit),
+        ") AND ((state = 'PENDING' AND expires_at <= ?) OR (state IN ('APPROVED', 'GRANTED') "
+        f"AND access_expires_at <= ?)) ORDER BY id LIMIT ?{dialect_of(conn).skip_locked}",
+        (now, now, now, now, now, limit),
     ).fetchall()
     return [record(r) for r in rows]
 
@@ -101,7 +111,8 @@ def expiry_notices_due(conn: sqlite3.Connection, horizon: str,
     """Approved or granted requests whose access ends before `horizon`, not yet noticed."""
     rows = conn.execute(
         f"SELECT {SELECT} FROM requests WHERE state IN ('APPROVED', 'GRANTED') "
-        "AND access_expires_at <= ? AND expiry_notice_at IS NULL ORDER BY id LIMIT ?",
+        "AND access_expires_at <= ? AND expiry_notice_at IS NULL ORDER BY id LIMIT ?"
+        f"{dialect_of(conn).skip_locked}",
         (horizon, limit),
     ).fetchall()
     return [record(r) for r in rows]
@@ -121,7 +132,8 @@ def next_due(conn: sqlite3.Connection) -> str | None:
         "SELECT min(t) FROM ("
         " SELECT min(expires_at) AS t FROM requests WHERE state = 'PENDING'"
         " UNION ALL SELECT min(access_expires_at) FROM requests WHERE state = 'APPROVED'"
-        " UNION ALL SELECT min(access_expires_at) FROM requests WHERE state = 'GRANTED')"
+        " UNION ALL SELECT min(access_expires_at) FROM requests WHERE state = 'GRANTED'"
+        ") AS deadlines"
     ).fetchone()
     return row[0]
 

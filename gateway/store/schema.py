@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from gateway.errors import ConfigError
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 
@@ -124,8 +126,25 @@ def _queued_by_channel(db: sqlite_utils.Database) -> None:
     db["deliveries"].create_index(["state", "channel", "seq"], if_not_exists=True)
 
 
+def _claims_and_instances(db: sqlite_utils.Database) -> None:
+    """Who claimed a record (an instance id), and the instances with their leases (SPEC §10;
+    one instance on SQLite, but the same dispatcher)."""
+    if "claimed_by" not in db["deliveries"].columns_dict:
+        db["deliveries"].add_column("claimed_by", str)
+    db["instances"].create(
+        {"id": str, "host": str, "pid": int, "version": str, "started_at": str,
+         "heartbeat_at": str},
+        pk="id", not_null={"started_at", "heartbeat_at"}, if_not_exists=True,
+    )
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
-                               _queued_by_channel]
+                               _queued_by_channel, _claims_and_instances]
+
+
+def newer_schema(key: str, version: int, known: int) -> ConfigError:
+    return ConfigError(f"{key}: the database has schema version {version}, newer than this "
+                       f"gateway knows ({known}): upgrade the gateway")
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -133,10 +152,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     db = sqlite_utils.Database(conn)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the database has schema version {version}, newer than this gateway knows "
-            f"({len(MIGRATIONS)}): upgrade the gateway"
-        )
+        raise newer_schema("store.path", version, len(MIGRATIONS))
     for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
         migration(db)
         conn.execute(f"PRAGMA user_version = {number}")
