@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -32,6 +33,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1048576
+    allow_insecure_cookies: bool = False  # the web inbox's cookies without Secure (plain http)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,15 @@ class RequestsConfig:
 
 
 @dataclass(frozen=True)
+class UIConfig:
+    """The web inbox (SPEC §12): how long a sign-in lasts, and the SSO proxy's header."""
+
+    session_ttl: timedelta = timedelta(hours=8)
+    trusted_header: str | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+
+@dataclass(frozen=True)
 class User:
     email: str
     token_sha256: str = field(repr=False)
@@ -95,6 +106,7 @@ class Config:
     webhook: WebhookConfig = WebhookConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     requests: RequestsConfig = RequestsConfig()
+    ui: UIConfig = UIConfig()
     users: tuple[User, ...] = ()
     policies: tuple[dict[str, Any], ...] = ()
     items: tuple[dict[str, Any], ...] = ()
@@ -179,6 +191,36 @@ def _postgres_url(value: Any) -> str:
     return text
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+
+
+def _header_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
+        raise ValueError("expected an HTTP header name such as X-Forwarded-Email, or null")
+    return value
+
+
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of IP addresses or CIDR networks")
+    networks = []
+    for entry in value:
+        try:
+            networks.append(ipaddress.ip_network(_string(entry), strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
+def _session_ttl(value: Any) -> timedelta:
+    ttl = parse_duration(value)
+    if not timedelta(minutes=1) <= ttl <= timedelta(days=30):
+        raise ValueError("expected a duration from PT1M to P30D")
+    return ttl
+
+
 def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError("expected a list of strings")
@@ -192,6 +234,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
             "host": ("host", _string),
             "port": ("port", _integer(0, 65535)),
             "max_body_bytes": ("max_body_bytes", _integer(1024, 64 * 1024 * 1024)),
+            "allow_insecure_cookies": ("allow_insecure_cookies", _boolean),
         },
     ),
     "store": (
@@ -234,6 +277,14 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
         },
     ),
     "requests": (RequestsConfig, {"pending_ttl": ("pending_ttl", _duration)}),
+    "ui": (
+        UIConfig,
+        {
+            "session_ttl": ("session_ttl", _session_ttl),
+            "trusted_header": ("trusted_header", _header_name),
+            "trusted_proxies": ("trusted_proxies", _networks),
+        },
+    ),
 }
 
 _USER_KEYS = {
@@ -309,6 +360,9 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
     sections = {name: _section(data.get(name), name) for name in _SECTIONS}
+    if sections["ui"].trusted_header and not sections["ui"].trusted_proxies:
+        raise ConfigError("ui.trusted_proxies: required with ui.trusted_header (the addresses "
+                          "of the SSO proxies whose header is believed)")
     sections["store"] = _store(sections["store"], _mapping(data.get("store"), "store"),
                                base_dir, env)
     raw_users = data.get("users") or []
