@@ -8,18 +8,22 @@ is the only way a policy leaves the process, and it never carries the secret.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.config import WebhookConfig
 from gateway.delivery.destinations import url_problem
 from gateway.errors import InvalidField
+from gateway.signing import SigningKeys
+from gateway.timeutil import format_time, parse_duration, parse_time, utcnow
 from gateway.validation import LONG, SHORT, Fields
 
 POLICY_CODE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ITEM_TYPES = ("dataset", "visualization", "data-product", "custom")
 REASON_FORMATS = ("free-text", "use-case")
 HOOK_TYPES = ("none", "email", "webhook")
+EMAIL_PROFILES = ("standard", "jira", "servicenow")  # SPEC §5: what a ticketing tool needs
 HOOK_STATUSES = (
     "pending", "approved", "rejected", "cancelled", "expired", "granted", "error", "revoked",
 )
@@ -28,12 +32,41 @@ MAX_SECRET = 4096
 KEY_MAX = 512
 
 
+def _rotation(fields: Fields, secret: str, old: dict[str, Any], now: datetime,
+              ) -> tuple[str | None, str | None]:
+    """(previous secret, until when) after this write (SPEC §4, secret rotation).
+
+    `previousSecretValidFor` keeps the secret this body replaces signing for that long. A
+    window under way survives writes that keep the secret; a new secret without the key
+    ends it (the switch is immediate, as before rotation existed).
+    """
+    valid_for = fields.text("previousSecretValidFor", max_len=64)
+    window = None
+    if valid_for is not None:
+        try:
+            window = parse_duration(valid_for)
+        except ValueError as exc:
+            raise InvalidField(fields.name("previousSecretValidFor"), str(exc)) from None
+    old_secret = old.get("secret") if old.get("type") == "webhook" else None
+    if old_secret and secret != old_secret:
+        if window is None:
+            return None, None
+        return old_secret, format_time(now + window)
+    until = old.get("previousSecretExpiresAt")
+    if old_secret and old.get("previousSecret") and until and until > format_time(now):
+        return old["previousSecret"], until
+    return None, None
+
+
 def _hook(fields: Fields | None, previous: dict[str, Any] | None,
-          webhook: WebhookConfig) -> dict[str, Any]:
+          webhook: WebhookConfig, now: datetime) -> dict[str, Any]:
     if fields is None:
         return {"type": "none", "email": None, "url": None, "secret": None,
-                "statuses": list(DEFAULT_HOOK_STATUSES)}
-    fields.only(["type", "email", "url", "secret", "secretSet", "statuses"])
+                "statuses": list(DEFAULT_HOOK_STATUSES), "emailProfile": None,
+                "standardWebhooks": False, "previousSecret": None,
+                "previousSecretExpiresAt": None}
+    fields.only(["type", "email", "url", "secret", "secretSet", "statuses", "emailProfile",
+                 "standardWebhooks", "previousSecretValidFor", "previousSecretExpiresAt"])
     kind = fields.choice("type", HOOK_TYPES)
     statuses = fields.texts("statuses") if fields.has("statuses") else list(DEFAULT_HOOK_STATUSES)
     for i, status in enumerate(statuses):
@@ -41,11 +74,18 @@ def _hook(fields: Fields | None, previous: dict[str, Any] | None,
             raise InvalidField(f"{fields.name('statuses')}[{i}]",
                                "expected one of " + ", ".join(HOOK_STATUSES))
     hook: dict[str, Any] = {"type": kind, "email": None, "url": None, "secret": None,
-                            "statuses": statuses}
+                            "statuses": statuses, "emailProfile": None,
+                            "standardWebhooks": False, "previousSecret": None,
+                            "previousSecretExpiresAt": None}
     if kind == "email":
         hook["email"] = fields.email("email", required=True)
-    elif fields.has("email"):
-        raise InvalidField(fields.name("email"), "only with type email")
+        hook["emailProfile"] = fields.choice("emailProfile", EMAIL_PROFILES,
+                                             default="standard")
+    else:
+        for key in ("email", "emailProfile"):
+            if fields.has(key):
+                raise InvalidField(fields.name(key), "only with type email")
+    standard = fields.boolean("standardWebhooks")
     if kind == "webhook":
         url = fields.text("url", required=True, max_len=2048)
         assert url is not None
@@ -54,11 +94,11 @@ def _hook(fields: Fields | None, previous: dict[str, Any] | None,
             raise InvalidField(fields.name("url"), problem)
         hook["url"] = url
         secret = fields.raw("secret")
+        old = previous or {}
         if secret is None:
-            kept = (previous or {}).get("secret")
-            if not kept:
+            secret = old.get("secret") if old.get("type") == "webhook" else None
+            if not secret:
                 raise InvalidField(fields.name("secret"), "required for a webhook")
-            hook["secret"] = kept
         else:
             if not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET:
                 raise InvalidField(fields.name("secret"), f"1 to {MAX_SECRET} characters")
@@ -66,17 +106,38 @@ def _hook(fields: Fields | None, previous: dict[str, Any] | None,
                 secret.encode("utf-8")
             except UnicodeEncodeError:
                 raise InvalidField(fields.name("secret"), "not valid Unicode text") from None
-            hook["secret"] = secret
+        hook["secret"] = secret
+        hook["standardWebhooks"] = standard
+        hook["previousSecret"], hook["previousSecretExpiresAt"] = _rotation(
+            fields, secret, old, now)
     else:
-        for key in ("url", "secret"):
+        for key in ("url", "secret", "previousSecretValidFor"):
             if fields.has(key):
                 raise InvalidField(fields.name(key), "only with type webhook")
+        if standard:
+            raise InvalidField(fields.name("standardWebhooks"), "only with type webhook")
     return hook
 
 
+def signing_keys(hook: dict[str, Any] | None) -> SigningKeys | None:
+    """What a stored policy's webhook deliveries are signed with (None: no secret).
+
+    Policies stored before rotation and Standard Webhooks lack those keys: they read as off.
+    """
+    secret = (hook or {}).get("secret")
+    if not secret:
+        return None
+    assert hook is not None
+    until = hook.get("previousSecretExpiresAt")
+    return SigningKeys(secret=secret, previous=hook.get("previousSecret"),
+                       previous_until=parse_time(until).timestamp() if until else None,
+                       standard=bool(hook.get("standardWebhooks")))
+
+
 def check_policy(body: Any, *, code: str | None, previous: dict[str, Any] | None,
-                 webhook: WebhookConfig) -> dict[str, Any]:
-    """A policy body (POST, or PUT with `code` from the path) made into a record."""
+                 webhook: WebhookConfig, now: datetime | None = None) -> dict[str, Any]:
+    """A policy body (POST, or PUT with `code` from the path) made into a record; `now`
+    starts a secret rotation's window."""
     f = Fields(body).only([
         "code", "name", "description", "itemTypes", "reasonFormat", "extraField",
         "approverRoles", "emailNotifications", "hook",
@@ -107,13 +168,19 @@ def check_policy(body: Any, *, code: str | None, previous: dict[str, Any] | None
         "extraField": extra_field,
         "approverRoles": approver_roles,
         "emailNotifications": f.boolean("emailNotifications"),
-        "hook": _hook(f.object("hook"), previous.get("hook") if previous else None, webhook),
+        "hook": _hook(f.object("hook"), previous.get("hook") if previous else None, webhook,
+                      now or utcnow()),
     }
 
 
 def public_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy as it leaves the process: its secrets (current and previous) never do."""
     hook = dict(policy["hook"])
     hook["secretSet"] = bool(hook.pop("secret", None))
+    hook.pop("previousSecret", None)
+    hook.setdefault("emailProfile", "standard" if hook["type"] == "email" else None)
+    hook.setdefault("standardWebhooks", False)
+    hook.setdefault("previousSecretExpiresAt", None)
     return {**policy, "hook": hook}
 
 

@@ -22,7 +22,7 @@ from gateway import __version__
 from gateway.config import WebhookConfig
 from gateway.delivery.destinations import is_forbidden_address
 from gateway.delivery.outcome import SNIPPET_BYTES, Outcome, snippet
-from gateway.signing import sign
+from gateway.signing import SIGNATURE_HEADERS, SigningKeys, signature_headers
 from gateway.timeutil import now_text
 
 USER_AGENT = f"access-request-gateway/{__version__}"
@@ -116,22 +116,24 @@ class WebhookClient:
                    "(webhook.allow_private_networks is off)"
         return None
 
-    async def send(self, *, url: str, body: bytes, secret: str, delivery_id: str,
-                   event: str) -> Outcome:
-        """Exactly one attempt; every failure is an Outcome, never an exception."""
+    async def send(self, *, url: str, body: bytes, secret: str | SigningKeys,
+                   delivery_id: str, event: str) -> Outcome:
+        """Exactly one attempt; every failure is an Outcome, never an exception.
+
+        `secret` is the policy's secret, or its SigningKeys (a rotation under way, the
+        Standard Webhooks headers)."""
         assert self._session is not None, "webhook client not started"
         started = time.perf_counter()
         attempted_at = now_text()
-        timestamp = str(int(time.time()))
+        keys = secret if isinstance(secret, SigningKeys) else SigningKeys(secret)
         headers = {
             "Content-Type": "application/json",
-            "X-TIMESTAMP": timestamp,
-            "X-HUB-SIGNATURE-256": sign(secret, timestamp, body),
+            **signature_headers(keys, delivery_id=delivery_id, body=body),
             "X-DELIVERY-ID": delivery_id,
             "X-EVENT": f"access-request.{event}",
             "User-Agent": USER_AGENT,
         }
-        shown = {k: v for k, v in headers.items() if k != "X-HUB-SIGNATURE-256"}
+        shown = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
 
         def done(state: str, **fields: Any) -> Outcome:
             return Outcome(state=state, attempted_at=attempted_at,
