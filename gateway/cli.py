@@ -181,7 +181,16 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from gateway import client
+
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words and words[0] in client.VERBS:  # the API's client (SPEC §11): no server modules
+        from gateway.client.main import main as client_main
+
+        return client_main(words)
+    parser = _parser()
+    parser.epilog = client.EPILOG
+    args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
