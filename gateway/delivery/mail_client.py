@@ -66,8 +66,10 @@ class MailClient:
     async def send(self, *, to: str, subject: str, body: str, delivery_id: str,
                    request_key: str, status: str,
                    extra_headers: dict[str, str] | None = None,
-                   html: str | None = None) -> Outcome:
-        """Exactly one attempt; every failure is an Outcome, never an exception."""
+                   html: str | None = None, profile: str = "standard",
+                   lines: str | None = None) -> Outcome:
+        """Exactly one attempt; every failure is an Outcome, never an exception. `profile`
+        and `lines`: a mailhook's mail profile (SPEC §5), see `build_message`."""
         started = time.perf_counter()
         attempted_at = now_text()
         shown: dict[str, Any] = {}
@@ -94,7 +96,7 @@ class MailClient:
                 sender=self._config.sender, to=to, subject=subject, body=body,
                 message_id=message_id(delivery_id, self._config.sender),
                 request_key=request_key, status=status, eightbit=eightbit,
-                extra_headers=extra_headers, html=html,
+                extra_headers=extra_headers, html=html, profile=profile, lines=lines,
             )
             shown.update(headers)
             options = ["BODY=8BITMIME"] if eightbit and not message.isascii() else []

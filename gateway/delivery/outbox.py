@@ -30,6 +30,7 @@ from gateway.hooks.mail_message import header_text, message_id
 from gateway.hooks.mailhook import MailhookRenderer, RenderError
 from gateway.hooks.notifications import NotificationRenderer, addressees, kind_of, known_addresses
 from gateway.hooks.payload import HookContext
+from gateway.hooks.servicenow import render_lines
 from gateway.hooks.webhook import render_webhook
 from gateway.requests.transitions import public
 from gateway.store import catalog
@@ -120,9 +121,14 @@ class Outbox:
             record.update(channel="webhook", destination=hook["url"], payload=body,
                           payloadSha256=_sha256(body), meta={"event": ctx.event})
             return record
-        record.update(channel="email", destination=hook["email"], meta={
-            "subject": mail_subject(self._mail.subject_prefix, ctx.item["name"]),
-            "status": ctx.status, "requestKey": ctx.request["id"]})
+        meta = {"subject": mail_subject(self._mail.subject_prefix, ctx.item["name"]),
+                "status": ctx.status, "requestKey": ctx.request["id"]}
+        profile = hook.get("emailProfile") or "standard"
+        if profile != "standard":
+            meta["profile"] = profile
+        if profile == "servicenow":
+            meta["lines"] = render_lines(ctx)
+        record.update(channel="email", destination=hook["email"], meta=meta)
         try:
             document = self._renderer.render(ctx)
         except RenderError as exc:

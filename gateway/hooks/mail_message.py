@@ -50,39 +50,64 @@ def message_id(delivery_id: str, sender: str) -> str:
     return f"<{delivery_id}@{header_text(domain)}>"
 
 
-def _part(content_type: str, text: str, eightbit: bool) -> bytes:
+def _part(content_type: str, text: str, eightbit: bool, extra: str = "") -> bytes:
     encoding, payload = _body(text, eightbit)
-    return (f"Content-Type: {content_type}; charset=utf-8\r\n"
+    return (f"Content-Type: {content_type}; charset=utf-8{extra}\r\n"
             f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii") + payload
+
+
+def _multipart(kind: str, message_id: str, body: str, parts: list[bytes]) -> tuple[bytes, str]:
+    """(payload, Content-Type) of a multipart body made of `parts`."""
+    boundary = "=_" + hashlib.sha256((message_id + body).encode()).hexdigest()[:32]
+    chunks = [f"--{boundary}\r\n".encode() + parts[0]]
+    chunks += [f"\r\n--{boundary}\r\n".encode() + part for part in parts[1:]]
+    chunks.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(chunks), f'multipart/{kind}; boundary="{boundary}"'
+
+
+ATTACHMENT = "data-access-request.xml"
+# What each mail profile (SPEC §5) changes in the mailhook's headers: Jira Service Management
+# drops mail marked automatic unless its sender is allow-listed.
+_PROFILE_HEADERS = {
+    "standard": {"Auto-Submitted": "auto-generated"},
+    "jira": {"X-Auto-Response-Suppress": "All"},
+    "servicenow": {"Auto-Submitted": "auto-generated"},
+}
 
 
 def build_message(*, sender: str, to: str, subject: str, body: str, message_id: str,
                   request_key: str, status: str, eightbit: bool,
                   extra_headers: dict[str, str] | None = None,
-                  html: str | None = None) -> tuple[bytes, dict[str, str]]:
+                  html: str | None = None, profile: str = "standard",
+                  lines: str | None = None) -> tuple[bytes, dict[str, str]]:
     """The message's bytes, and its headers as sent (for the delivery record).
 
     With `html`, a multipart/alternative message: the plain text first, then the HTML.
+    With the `servicenow` profile, `lines` (name:value) is the text/plain body and `body`
+    (the XML document) its attachment, in a multipart/mixed message.
     """
-    if html is None:
+    if profile == "servicenow" and lines is not None:
+        attachment = _part("application/xml", body, eightbit, f'; name="{ATTACHMENT}"')
+        attachment = (f'Content-Disposition: attachment; filename="{ATTACHMENT}"\r\n'
+                      .encode("ascii") + attachment)
+        payload, kind = _multipart("mixed", message_id, body,
+                                   [_part("text/plain", lines, eightbit), attachment])
+        content = {"Content-Type": kind}
+    elif html is None:
         encoding, payload = _body(body, eightbit)
         content = {"Content-Type": "text/plain; charset=utf-8",
                    "Content-Transfer-Encoding": encoding}
     else:
-        boundary = "=_" + hashlib.sha256((message_id + body).encode()).hexdigest()[:32]
-        payload = b"".join([
-            f"--{boundary}\r\n".encode(), _part("text/plain", body, eightbit),
-            f"\r\n--{boundary}\r\n".encode(), _part("text/html", html, eightbit),
-            f"\r\n--{boundary}--\r\n".encode(),
-        ])
-        content = {"Content-Type": f'multipart/alternative; boundary="{boundary}"'}
+        payload, kind = _multipart("alternative", message_id, body, [
+            _part("text/plain", body, eightbit), _part("text/html", html, eightbit)])
+        content = {"Content-Type": kind}
     headers = {
         "From": header_text(sender),
         "To": header_text(to),
         "Subject": _encoded(subject),
         "Date": formatdate(usegmt=True),
         "Message-ID": header_text(message_id),
-        "Auto-Submitted": "auto-generated",
+        **_PROFILE_HEADERS.get(profile, _PROFILE_HEADERS["standard"]),
         "X-Access-Request-Key": header_text(request_key),
         "X-Access-Request-Status": header_text(status),
         **{k: header_text(v) for k, v in (extra_headers or {}).items()},
