@@ -20,7 +20,6 @@ from gateway.client.http import Api, ApiError, Query, segment
 from gateway.client.table import Style
 
 REQUESTS = "/v1/resource-access-requests"
-PAGE_MAX = 500  # the API's largest page (SPEC §9)
 
 
 @dataclass
@@ -75,25 +74,25 @@ def _for_each(ctx: Context, verb: str, ids: Sequence[str],
     return 1 if failed else 0
 
 
-def _page_through(ctx: Context, path: str, query: Query, limit: int,
+def _page_through(ctx: Context, path: str, query: Query, limit: int, page: int,
                   cursor: str | None) -> dict[str, Any]:
     """Follow `nextCursor` until `limit` rows; the answer keeps the API's shape, with the
     cursor after the last row shown (null when there is nothing more)."""
     items: list[Any] = []
     while True:
-        page_query = [*query, ("limit", str(min(limit - len(items), PAGE_MAX)))]
+        page_query = [*query, ("limit", str(min(limit - len(items), page)))]
         if cursor:
             page_query.append(("cursor", cursor))
-        page = ctx.api.call("GET", path, query=page_query)
-        items += page["items"]
-        cursor = page.get("nextCursor")
-        if not cursor or len(items) >= limit or not page["items"]:
+        answer = ctx.api.call("GET", path, query=page_query)
+        items += answer["items"]
+        cursor = answer.get("nextCursor")
+        if not cursor or len(items) >= limit or not answer["items"]:
             return {"items": items, "nextCursor": cursor}
 
 
 def _listing(ctx: Context, path: str, query: Query, args: argparse.Namespace,
              text: Callable[[list[Any]], str], nouns: tuple[str, str]) -> int:
-    answer = _page_through(ctx, path, query, args.limit, args.cursor)
+    answer = _page_through(ctx, path, query, args.limit, args.page_size, args.cursor)
     if ctx.json:
         ctx.show(answer, str)
         return 0

@@ -21,6 +21,7 @@ REQUEST_FILTERS = ("requestId", "requestedBy", "action", "resource", "target", "
                    "createdAt", "processedAt", "expiresAt", "recipients")
 DELIVERY_FILTERS = ("state", "channel", "event", "requestId", "since")
 SHELLS = ("bash", "zsh")
+PAGE_MAX = 500  # the API's largest page (SPEC §9)
 
 
 class Filter(argparse.Action):
@@ -161,6 +162,8 @@ def _listing(ls: argparse.ArgumentParser, order_example: str | None) -> None:
     ls.add_argument("--limit", type=_positive, default=50,
                     help="rows to show, following nextCursor page after page (default "
                          "%(default)s)")
+    ls.add_argument("--page-size", type=_positive, default=PAGE_MAX, metavar="N",
+                    help="rows per call of the API (default %(default)s, its most)")
     ls.add_argument("--cursor", help="start from this nextCursor of an earlier listing")
 
 

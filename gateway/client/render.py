@@ -92,7 +92,8 @@ def _changes(changes: Any) -> str:
     for key, value in changes.items():
         if isinstance(value, dict) and len(value) == 2:
             before, after = value.values()
-            parts.append(f"{key} {before or '-'} → {after or '-'}")
+            if before != after:
+                parts.append(f"{key} {before or '-'} → {after or '-'}")
         else:
             parts.append(f"{key} {value}")
     return "; ".join(parts)
