@@ -41,6 +41,7 @@ from gateway.requests.operations import Lifecycle
 from gateway.requests.scheduler import Scheduler
 from gateway.store.database import Database
 from gateway.store.dialect import exclusively
+from gateway.ui import setup_ui
 
 CONFIG_ACTOR = "config"
 
@@ -140,4 +141,5 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)
     catalog.add_routes(app)
+    setup_ui(app)
     return app

@@ -104,7 +104,15 @@ CREATE TABLE instances (
 
 # One entry per schema version; the SQLite history (store.schema) had five steps before
 # PostgreSQL came, and they are this first one.
-MIGRATIONS: list[str] = [_V1]
+# The web inbox's sign-ins (store.schema._ui_sessions).
+_V2 = f"""
+CREATE TABLE ui_sessions (
+    id_sha256 {T} PRIMARY KEY, email {T} NOT NULL, token_sha256 {T} NOT NULL,
+    created_at {T} NOT NULL, expires_at {T} NOT NULL);
+CREATE INDEX idx_ui_sessions_expires_at ON ui_sessions (expires_at);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 
 
 def schema_version(conn: Any) -> int:

@@ -138,8 +138,20 @@ def _claims_and_instances(db: sqlite_utils.Database) -> None:
     )
 
 
+def _ui_sessions(db: sqlite_utils.Database) -> None:
+    """The web inbox's sign-ins (SPEC §12), in the store so that any instance knows them:
+    only the SHA-256 of a session id is kept, never the id itself."""
+    db["ui_sessions"].create(
+        {"id_sha256": str, "email": str, "token_sha256": str, "created_at": str,
+         "expires_at": str},
+        pk="id_sha256", not_null={"email", "token_sha256", "created_at", "expires_at"},
+        if_not_exists=True,
+    )
+    db["ui_sessions"].create_index(["expires_at"], if_not_exists=True)
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
-                               _queued_by_channel, _claims_and_instances]
+                               _queued_by_channel, _claims_and_instances, _ui_sessions]
 
 
 def newer_schema(key: str, version: int, known: int) -> ConfigError:
