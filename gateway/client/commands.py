@@ -42,13 +42,14 @@ class Context:
 
 def refusal(doing: str, error: ApiError) -> str:
     """`gateway: cancel 3: invalid-transition: a CANCELLED request cannot ...`, one line,
-    and the error's details that the message does not already say."""
+    and the error's details that the message does not already say (`allowed: ...`)."""
     line = f"gateway: {doing}: {error.code}: {error.message}"
-    details = {k: v for k, v in error.details.items() if k != "field"}
-    if details:
-        line += " (" + "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                                 for k, v in details.items()) + ")"
-    return line
+    said = []
+    for key, value in error.details.items():
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if text not in error.message:
+            said.append(f"{key}: {text}")
+    return line + (f" ({'; '.join(said)})" if said else "")
 
 
 def _path(request_id: str, tail: str = "") -> str:

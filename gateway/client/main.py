@@ -7,6 +7,7 @@ line is known to be good, so `--help` and usage errors cost nothing but argparse
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -44,14 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args, token)
 
 
-def _run(args: object, token: str) -> int:
+def _run(args: argparse.Namespace, token: str) -> int:
     from gateway.client.commands import VERBS, Context, refusal
     from gateway.client.http import Api, ApiError, Unreachable
 
     api = None
     try:
-        api = Api(args.url, token, timeout=args.timeout)  # type: ignore[attr-defined]
-        return VERBS[args.run](Context(api, args.json), args)  # type: ignore[attr-defined]
+        api = Api(args.url, token, timeout=args.timeout)
+        return VERBS[args.run](Context(api, args.json), args)
     except ApiError as exc:
         print(refusal(" ".join(_doing(args)), exc), file=sys.stderr)
         return EXIT_REFUSED
@@ -70,9 +71,9 @@ def _run(args: object, token: str) -> int:
             api.close()
 
 
-def _doing(args: object) -> list[str]:
+def _doing(args: argparse.Namespace) -> list[str]:
     """`ls`, `get 7`: what the refused call was, for the one line on stderr."""
     words = [getattr(args, "command", "")]
     if isinstance(getattr(args, "id", None), str):
-        words.append(args.id)  # type: ignore[attr-defined]
+        words.append(args.id)
     return words
