@@ -25,6 +25,7 @@ from gateway.store import requests as request_store
 from gateway.store import ui as ui_store
 from gateway.timeutil import format_time, utcnow
 from gateway.ui.keys import VISITOR
+from gateway.ui.middleware import error_page
 from gateway.ui.render import page, see_other
 
 routes = web.RouteTableDef()
@@ -102,7 +103,7 @@ async def process(request: web.Request) -> web.Response:
         processed = await request.config_dict[DATABASE].write(
             lifecycle.process, _user(request), request.match_info["id"], checked)
     except GatewayError as exc:
-        return await _request_page(request, error=exc, status=exc.status)
+        return await _refused(request, exc)
     request.config_dict[SCHEDULER].notice(processed["accessExpiresAt"])
     done = "approved" if processed["state"] == "APPROVED" else "rejected"
     if back == "inbox":
@@ -148,6 +149,14 @@ async def _request_page(request: web.Request, *, error: GatewayError | None = No
         done=DONE.get(request.query.get("done", "")))
 
 
+async def _refused(request: web.Request, error: GatewayError) -> web.Response:
+    """The request's page with the refusal on top; the refusal alone if it may not be seen."""
+    try:
+        return await _request_page(request, error=error, status=error.status)
+    except GatewayError:
+        return error_page(request, error)
+
+
 @routes.get("/ui/requests/{id}")
 async def one_request(request: web.Request) -> web.Response:
     return await _request_page(request)
@@ -160,7 +169,7 @@ async def cancel(request: web.Request) -> web.Response:
         cancelled = await request.config_dict[DATABASE].write(
             lifecycle.cancel, _user(request), request.match_info["id"])
     except GatewayError as exc:
-        return await _request_page(request, error=exc, status=exc.status)
+        return await _refused(request, exc)
     return see_other(f"/ui/requests/{cancelled['id']}?done=cancelled")
 
 
@@ -173,7 +182,7 @@ async def change_reason(request: web.Request) -> web.Response:
         updated = await request.config_dict[DATABASE].write(
             lifecycle.update_reason, _user(request), request.match_info["id"], reason)
     except GatewayError as exc:
-        return await _request_page(request, error=exc, status=exc.status)
+        return await _refused(request, exc)
     return see_other(f"/ui/requests/{updated['id']}?done=reason")
 
 
@@ -217,6 +226,7 @@ async def _form_context(request: web.Request, key: str, use_case_key: str | None
     use_cases: list[dict[str, Any]] = []
     use_case = None
     extra_values: list[str] = []
+    extra_label = policy["extraField"] if policy is not None else None
     if policy is not None and policy["reasonFormat"] == "use-case":
         use_cases = await database.read(catalog_store.page, catalog_store.USE_CASES,
                                         after=None, limit=USE_CASES_SHOWN)
@@ -227,8 +237,10 @@ async def _form_context(request: web.Request, key: str, use_case_key: str | None
             prop = next((p for p in use_case["properties"]
                          if p["code"] == policy["extraField"]), None)
             extra_values = prop["values"] if prop else []
+            extra_label = prop["label"] if prop else extra_label
     return {"item": item, "policy": policy, "use_cases": use_cases, "use_case": use_case,
-            "extra_values": extra_values, "targets": _targets(_user(request))}
+            "extra_values": extra_values, "extra_label": extra_label,
+            "targets": _targets(_user(request))}
 
 
 @routes.get("/ui/request-access")
