@@ -276,3 +276,21 @@ async def test_empty_states_say_what_to_do(gw: Gateway) -> None:
     admin = await signed_in(gw, "admin")
     _, text, _ = await admin.get("/ui/deliveries")
     assert "No deliveries yet" in text
+
+
+def test_without_chromium_the_browser_tests_skip_in_one_line_or_fail_in_ci(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.support import browser
+
+    monkeypatch.setattr(browser, "CANDIDATES", ())
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("GATEWAY_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        browser.chromium_path()
+    assert str(skipped.value).startswith("Chromium not installed (")
+    assert "\n" not in str(skipped.value)
+    monkeypatch.setenv("GATEWAY_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception):
+        browser.chromium_path()
