@@ -1,4 +1,4 @@
-"""The store's guarantees, checked on the SQLite file itself."""
+"""The store's guarantees, checked on the store itself (SQLite file or PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -8,55 +8,94 @@ import stat
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.delivery.outcome import Outcome
 from gateway.store import deliveries as delivery_store
 from gateway.store.schema import MIGRATIONS, migrate
 from tests.conftest import ORDERS, Gateway, hooked_sections
 
-
-def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+Peek = Any  # the `peek` fixture: opens a plain connection to the test's store
 
 
-async def test_file_settings(gw: Gateway, db_path: Path) -> None:
-    conn = _open(db_path)
+def _integrity_errors(conn: Any) -> tuple[type[BaseException], ...]:
+    return (sqlite3.IntegrityError,) if isinstance(conn, sqlite3.Connection) \
+        else (conn.IntegrityError,)
+
+
+async def test_file_settings(gw: Gateway, store: dict[str, Any], peek: Peek) -> None:
+    if "path" not in store:
+        pytest.skip("SQLite file settings (WAL, mode 0600): this run's store is PostgreSQL")
+    conn = peek()
+    path = Path(store["path"])
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+async def test_schema_version_is_recorded(gw: Gateway, store: dict[str, Any],
+                                          peek: Peek) -> None:
+    conn = peek()
+    if "path" in store:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    else:
+        from gateway.store import pg_schema
+
+        assert pg_schema.schema_version(conn) == len(pg_schema.MIGRATIONS)
+
+
 async def test_one_pending_request_is_enforced_by_the_database(gw: Gateway,
-                                                               db_path: Path) -> None:
+                                                               peek: Peek) -> None:
     created = await gw.create(ORDERS)
-    conn = _open(db_path)
+    conn = peek()
     columns = ("requested_by, target_type, target_id, action, resource, state, created_at, "
                "expires_at")
-    row = conn.execute(f"SELECT {columns} FROM requests WHERE id = ?",
-                       (int(created["id"]),)).fetchone()
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        conn.execute(f"INSERT INTO requests ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+    row = tuple(conn.execute(f"SELECT {columns} FROM requests WHERE id = ?",
+                             (int(created["id"]),)).fetchone())
+    conn.execute("BEGIN")
+    try:
+        with pytest.raises(_integrity_errors(conn)):
+            conn.execute(f"INSERT INTO requests ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         row)
+    finally:
+        conn.execute("ROLLBACK")
     # Not pending any more: a second row for the same triple is allowed.
+    conn.execute("BEGIN")
     conn.execute(f"INSERT INTO requests ({columns}) VALUES (?, ?, ?, ?, ?, 'REJECTED', ?, ?)",
                  row[:5] + row[6:])
-    conn.rollback()  # leave the file to the gateway
+    conn.execute("ROLLBACK")  # leave the store to the gateway
 
 
-async def test_audit_log_is_append_only(gw: Gateway, db_path: Path) -> None:
-    conn = _open(db_path)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("UPDATE audit_events SET actor = 'mallory'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("DELETE FROM audit_events")
-    conn.rollback()  # leave the file to the gateway
+async def test_audit_log_is_append_only(gw: Gateway, peek: Peek) -> None:
+    conn = peek()
+    for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
+        conn.execute("BEGIN")
+        try:
+            with pytest.raises(_integrity_errors(conn), match="append-only"):
+                conn.execute(statement)
+        finally:
+            conn.execute("ROLLBACK")
+    assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] > 0
 
 
-async def test_every_listing_field_has_an_index(gw: Gateway, db_path: Path) -> None:
-    conn = _open(db_path)
+async def test_every_listing_field_has_an_index(gw: Gateway, store: dict[str, Any],
+                                                peek: Peek) -> None:
+    conn = peek()
+    if "path" not in store:
+        conn.execute("SET enable_seqscan = off")  # a tiny table: ask whether an index exists
+        for column in ("state", "requested_by", "created_at", "processed_at", "expires_at",
+                       "action", "resource", "target_id"):
+            plan = " ".join(r[0] for r in conn.execute(
+                f"EXPLAIN SELECT id FROM requests WHERE {column} = 'x'"))
+            assert "Index" in plan, (column, plan)
+        plan = " ".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT id FROM requests WHERE state = 'PENDING' "
+            "ORDER BY created_at DESC, id DESC LIMIT 50"))
+        assert "Sort" not in plan, plan
+        return
     for column in ("state", "requested_by", "created_at", "processed_at", "expires_at",
                    "action", "resource", "target_id"):
         plan = " ".join(r[3] for r in conn.execute(
@@ -68,10 +107,10 @@ async def test_every_listing_field_has_an_index(gw: Gateway, db_path: Path) -> N
     assert "TEMP B-TREE" not in plan, plan
 
 
-async def test_transition_and_its_records_commit_together(gw: Gateway, db_path: Path) -> None:
+async def test_transition_and_its_records_commit_together(gw: Gateway, peek: Peek) -> None:
     created = await gw.create(ORDERS)
     await gw.process(created["id"])
-    conn = _open(db_path)
+    conn = peek()
     request_id = int(created["id"])
     activity = conn.execute("SELECT to_state FROM activity WHERE request_id = ? ORDER BY id",
                             (request_id,)).fetchall()
@@ -81,20 +120,20 @@ async def test_transition_and_its_records_commit_together(gw: Gateway, db_path: 
     assert [a[0] for a in audit] == ["request.created", "request.approved"]
 
 
-async def test_a_failed_operation_does_not_spoil_its_batch(gw: Gateway, db_path: Path) -> None:
+async def test_a_failed_operation_does_not_spoil_its_batch(gw: Gateway, peek: Peek) -> None:
     """Group commit: duplicates fail alone; the others in the same commit still land."""
     bodies = [{"resource": ORDERS, "reason": "r", "action": f"a{i % 10}"} for i in range(40)]
     results = await asyncio.gather(*[
         gw.call("POST", "/v1/user/johndoe@acme.com/request-access", json=b) for b in bodies])
     statuses = [s for s, _ in results]
     assert statuses.count(201) == 10 and statuses.count(409) == 30
-    conn = _open(db_path)
+    conn = peek()
     assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 10
     assert conn.execute("SELECT count(*) FROM activity").fetchone()[0] == 10
 
 
 async def test_delivery_ids_grow_with_the_records(start_gateway, receiver, mail_sink,
-                                                  db_path: Path) -> None:
+                                                  peek: Peek) -> None:
     """Delivery ids are UUIDv7: their index grows at its end, as the table does, instead of
     each insert touching a random page of it (see `new_delivery_id`)."""
     gw = await start_gateway(**hooked_sections(receiver, mail_sink))
@@ -102,7 +141,7 @@ async def test_delivery_ids_grow_with_the_records(start_gateway, receiver, mail_
         created = await gw.create(ORDERS, action=f"read-{i}")
         await gw.process(created["id"])
         await asyncio.sleep(0.002)  # the next ones fall in a later millisecond
-    rows = _open(db_path).execute(
+    rows = peek().execute(
         "SELECT id, created_at FROM deliveries ORDER BY seq").fetchall()
     assert len(rows) >= 12
     ids = [uuid.UUID(hex=r[0]) for r in rows]
@@ -115,25 +154,51 @@ async def test_delivery_ids_grow_with_the_records(start_gateway, receiver, mail_
         assert abs(ms / 1000 - stamp) < 5  # the id's clock is the record's
 
 
-def test_due_records_are_read_in_order_and_none_is_skipped(tmp_path: Path) -> None:
-    """The dispatcher reads notifications that are due while the hooks are busy. Creation
-    times are taken before the commit, so a later record may carry an earlier time: the read
+def test_due_records_are_claimed_in_order_and_none_is_skipped(tmp_path: Path) -> None:
+    """The dispatcher claims notifications that are due while the hooks are busy. Creation
+    times are taken before the commit, so a later record may carry an earlier time: the claim
     stops at the first record not due yet, rather than skipping it for later ones."""
-    conn = sqlite3.connect(tmp_path / "due.db", isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    migrate(conn)
     times = ["2026-01-01T00:00:01.000000Z", "2026-01-01T00:00:03.000000Z",
              "2026-01-01T00:00:02.000000Z", "2026-01-01T00:00:05.000000Z",
              "2026-01-01T00:00:04.000000Z"]
-    for i, at in enumerate(times):
-        delivery_store.insert(conn, {
-            "id": f"d{i}", "requestId": "1", "event": "approved", "channel": "notification",
-            "destination": "johndoe@acme.com", "state": "queued", "createdAt": at})
 
-    def created(until: str | None, after: int = 0) -> list[str]:
-        return [r["createdAt"][17:19] for r in delivery_store.queued_after(
-            conn, "notification", after, 10, created_until=until)]
-    assert created("2026-01-01T00:00:04.000000Z") == ["01", "03", "02"]
-    assert created("2026-01-01T00:00:00.000000Z") == []
-    assert created(None) == ["01", "03", "02", "05", "04"]
-    assert created("2026-01-01T00:00:09.000000Z", after=2) == ["02", "05", "04"]
+    def claimed(until: str | None, name: str) -> list[str]:
+        conn = sqlite3.connect(tmp_path / f"{name}.db", isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        migrate(conn)
+        for i, at in enumerate(times):  # one lane each: one request per record
+            delivery_store.insert(conn, {
+                "id": f"d{i}", "requestId": str(i + 1), "event": "approved",
+                "channel": "notification", "destination": "johndoe@acme.com",
+                "state": "queued", "createdAt": at})
+        records = delivery_store.claim(conn, "notification", 10, "me",
+                                       "2026-01-01T00:01:00.000000Z", created_until=until)
+        states = {r[0] for r in conn.execute(
+            "SELECT state FROM deliveries WHERE claimed_by IS NULL")}
+        assert states <= {"queued"}
+        return [r["createdAt"][17:19] for r in records]
+
+    assert claimed("2026-01-01T00:00:04.000000Z", "a") == ["01", "03", "02"]
+    assert claimed("2026-01-01T00:00:00.000000Z", "b") == []
+    assert claimed(None, "c") == ["01", "03", "02", "05", "04"]
+
+
+def test_one_record_of_a_lane_is_claimed_at_a_time(tmp_path: Path) -> None:
+    """A lane (request, channel, destination) is sent in order: its next record is claimable
+    only once the one before it has finished, whoever claimed it."""
+    conn = sqlite3.connect(tmp_path / "lane.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    migrate(conn)
+    for i, event in enumerate(("pending", "approved")):
+        delivery_store.insert(conn, {
+            "id": f"d{i}", "requestId": "1", "event": event, "channel": "webhook",
+            "destination": "https://example.com/hook", "state": "queued",
+            "createdAt": f"2026-01-01T00:00:0{i}.000000Z"})
+    at = "2026-01-01T00:01:00.000000Z"
+    first = delivery_store.claim(conn, "webhook", 10, "a", at)
+    assert [r["event"] for r in first] == ["pending"]
+    assert delivery_store.claim(conn, "webhook", 10, "b", at) == []  # behind a `sending` one
+    delivery_store.finish(conn, first[0]["seq"], Outcome(
+        state="delivered", attempted_at=at, finished_at=at, duration_ms=1, http_status=200))
+    second = delivery_store.claim(conn, "webhook", 10, "b", at)
+    assert [r["event"] for r in second] == ["approved"]

@@ -304,12 +304,13 @@ async def test_deliveries_api(start_gateway, receiver, mail_sink) -> None:
     assert code == 403
 
 
-async def test_backlog_beyond_memory_is_sent_in_order(start_gateway, receiver, mail_sink,
-                                                      monkeypatch) -> None:
-    """With room for only 2 records in memory, 24 deliveries still all go, each request's
-    Pending before its Approved: the rest wait in the database and are fetched in order."""
-    monkeypatch.setattr("gateway.delivery.dispatcher.MAX_HELD", 2)
-    gw = await start_gateway(**hooked_sections(receiver, mail_sink))
+async def test_backlog_beyond_the_claims_is_sent_in_order(start_gateway, receiver,
+                                                          mail_sink) -> None:
+    """With only 2 attempts at a time, 24 deliveries still all go, each request's Pending
+    before its Approved: the rest wait in the database and are claimed in order."""
+    sections = hooked_sections(receiver, mail_sink)
+    sections["delivery"]["concurrency"] = 2
+    gw = await start_gateway(**sections)
     ids = [(await gw.create(ORDERS, action=f"act-{i}"))["id"] for i in range(12)]
     for request_id in ids:
         await gw.process(request_id)

@@ -117,7 +117,7 @@ class Dispatcher:
                 continue  # every slot is taken: finished attempts wake us
             try:
                 claimed = await self._db.write(delivery_store.claim_many, wants,
-                                               self._instance, now_text())
+                                               self._instance, now_text(), self._due())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -141,10 +141,17 @@ def claim(conn: Any, channel: str, limit: int, instance: str, at: str,
 
 
 def claim_many(conn: Any, wants: list[tuple[str, int, str | None]], instance: str,
-               at: str) -> dict[str, list[dict[str, Any]]]:
-    """`claim` for each (channel, limit, created until), in one transaction."""
-    return {channel: claim(conn, channel, limit, instance, at, until)
-            for channel, limit, until in wants}
+               at: str, due: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """`claim` for each (channel, limit, created until), in one transaction, hooks first.
+    Notifications asked for without a bound get `due` as theirs when this same claim took
+    hooks: a transition's webhook and notification arrive together, and the people wait."""
+    claimed: dict[str, list[dict[str, Any]]] = {}
+    for channel, limit, until in wants:
+        if channel == "notification" and until is None and due is not None \
+                and any(claimed.values()):
+            until = due
+        claimed[channel] = claim(conn, channel, limit, instance, at, until)
+    return claimed
 
 
 def release_and_interrupt(conn: Any, instance: str, at: str, begun: list[int]) -> int:
