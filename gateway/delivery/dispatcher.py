@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -84,6 +85,7 @@ class Dispatcher:
         self._last_hook = 0.0
         self._gatekeeper: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.on_recorded: Callable[[str, Outcome], None] = lambda channel, outcome: None
         self._secrets: dict[str, tuple[str | None, float]] = {}
 
     async def start(self) -> int:
@@ -193,6 +195,7 @@ class Dispatcher:
             # Recorded once the slot is given back: the next attempt does not wait for this
             # record's commit.
             await self._record(record, outcome)
+            self.on_recorded(channel, outcome)  # the metrics count it
         finally:
             self._started.discard(record["seq"])
             self._in_flight[channel] -= 1
