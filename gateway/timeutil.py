@@ -11,11 +11,13 @@ import re
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from gateway import patterns
+
+_MAX_DURATION = timedelta(days=3660)
 _DURATION = re.compile(
     r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?"
 )
-_MAX_DURATION = timedelta(days=3660)
 
 
 def utcnow() -> datetime:
@@ -47,13 +49,11 @@ def now_text() -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """Parse an RFC 3339 time with an offset; naive times are refused, not guessed."""
-    if not isinstance(text, str) or "T" not in text.upper():
+    """Parse an RFC 3339 time with an offset (`patterns.TIME`, the API document's pattern:
+    years 1900-2999); naive times are refused, not guessed."""
+    if not isinstance(text, str) or not patterns.matches("TIME", text):
         raise ValueError("expected an RFC 3339 time such as 2026-01-01T09:00:00Z")
-    value = datetime.fromisoformat(text.replace("z", "Z"))
-    if value.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs an offset or Z")
-    return value.astimezone(UTC)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def parse_date_or_time(text: str) -> tuple[datetime, datetime | None]:
@@ -61,7 +61,7 @@ def parse_date_or_time(text: str) -> tuple[datetime, datetime | None]:
 
     Returns (start, end): `end` is the start of the next day for a date, None for an instant.
     """
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if patterns.matches("DATE", text):
         day = date.fromisoformat(text)
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return start, start + timedelta(days=1)
@@ -89,3 +89,18 @@ def parse_duration(text: str) -> timedelta:
     if value > _MAX_DURATION:
         raise ValueError("the duration must be at most ten years")
     return value
+
+
+def parse_api_duration(text: str) -> timedelta:
+    """A duration given to the API (`duration`, `previousSecretValidFor`): exactly
+    `patterns.DURATION`, the API document's pattern (whole numbers of at most 4 digits per
+    component, not zero), so that what the document allows is what the gateway accepts.
+    The configuration's durations (`parse_duration`) may also carry fractions of seconds."""
+    if not isinstance(text, str) or not patterns.matches("DURATION", text):
+        raise ValueError(
+            "expected an ISO 8601 duration in weeks, days, hours, minutes or seconds, "
+            "whole numbers of at most 4 digits, not zero, such as PT4H or P7D"
+        )
+    match = _DURATION.fullmatch(text)
+    assert match is not None
+    return timedelta(**{k: int(v) for k, v in match.groupdict().items() if v})

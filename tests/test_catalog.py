@@ -142,7 +142,8 @@ async def test_item_crud_with_slashes_in_the_key(gw: Gateway) -> None:
     assert status == 200 and replaced["name"] == "EU sales v2"
     status, answer = await gw.call("PUT", f"/v1/items/{_enc(key)}", user="admin",
                                    json={**item, "key": "other"})
-    assert status == 400 and answer["error"]["details"]["field"] == "key"
+    # Well-formed, but not the path's key: 409 (the document cannot tie body to path).
+    assert status == 409 and answer["error"]["details"]["field"] == "key"
     status, _ = await gw.call("DELETE", f"/v1/items/{_enc(key)}", user="admin")
     assert status == 204
 
@@ -151,7 +152,7 @@ async def test_item_validation(gw: Gateway) -> None:
     base = {"key": "k", "name": "n", "type": "dataset"}
     for change, field in (
         ({"type": "table"}, "type"),
-        ({"policyCode": "nope"}, "policyCode"),
+        ({"policyCode": "No Such"}, "policyCode"),
         ({"url": "ftp://x"}, "url"),
         ({"responsibilities": [{"code": "curator"}]}, "responsibilities[0].userEmail"),
         ({"properties": [{"code": "a", "values": [1]}]}, "properties[0].values[0]"),
@@ -160,10 +161,16 @@ async def test_item_validation(gw: Gateway) -> None:
         status, answer = await gw.call("POST", "/v1/items", user="admin", json={**base, **change})
         assert status == 400, (change, answer)
         assert answer["error"]["details"]["field"] == field
-    # A policy that does not cover the item's type cannot be linked.
-    status, answer = await gw.call("POST", "/v1/items", user="admin",
-                                   json={**base, "type": "custom", "policyCode": "uc-policy"})
-    assert status == 400 and answer["error"]["details"]["field"] == "policyCode"
+    # Rules that need the stored catalog: no such policy (404), a policy that does not cover
+    # the item's type (409), a property code given twice (409).
+    for change, expected in (({"policyCode": "nope"}, 404),
+                             ({"type": "custom", "policyCode": "uc-policy"}, 409)):
+        status, answer = await gw.call("POST", "/v1/items", user="admin",
+                                       json={**base, **change})
+        assert status == expected and answer["error"]["details"]["field"] == "policyCode"
+    status, answer = await gw.call("POST", "/v1/items", user="admin", json={
+        **base, "properties": [{"code": "a"}, {"code": "a"}]})
+    assert status == 409 and answer["error"]["details"]["field"] == "properties[1].code"
 
 
 async def test_item_with_open_requests_cannot_be_deleted(gw: Gateway) -> None:

@@ -206,8 +206,8 @@ async def test_pagination_under_concurrent_inserts(gw: Gateway) -> None:
 
 
 @pytest.mark.parametrize("query", [
-    "colour=red", "state=like:PENDING", "state=DONE", "order=name", "order=-createdAt,-createdAt",
-    "limit=0", "limit=501", "limit=ten", "cursor=garbage", "requestId=abc", "createdAt=yesterday",
+    "colour=red", "state=like:PENDING", "state=DONE", "order=name", "order=-createdAt,x",
+    "limit=0", "limit=501", "limit=ten", "cursor=gar.bage", "requestId=abc", "createdAt=yesterday",
     "actionable=yes", "all=1", "createdAt=in:2026-01-01,2026-01-02", "recipients=gt:a",
     "limit=5&limit=6",
 ])
@@ -222,4 +222,7 @@ async def test_cursor_of_another_order_is_refused(gw: Gateway, sample: dict[str,
     cursor = page["nextCursor"]
     status, answer = await gw.call("GET", f"{REQ}?all=true&limit=1&order=state&cursor={cursor}",
                                    user="admin")
-    assert status == 400 and answer["error"]["details"]["field"] == "cursor"
+    # Well-formed, but no page of this listing: 404 (the document cannot list the cursors).
+    assert status == 404 and answer["error"]["details"]["field"] == "cursor"
+    status, answer = await gw.call("GET", f"{REQ}?all=true&cursor=garbage", user="admin")
+    assert status == 404 and answer["error"]["code"] == "cursor-not-found"

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import patterns
 from gateway.api.access_requests import visible_request
 from gateway.api.http import answer, user_of
 from gateway.api.keys import DATABASE, DISPATCHER
@@ -45,7 +46,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
                 raise InvalidField(name, "expected one of " + ", ".join(allowed))
             filters[name] = query[name]
     if "requestId" in query:
-        if not query["requestId"].isdecimal() or len(query["requestId"]) > 18:
+        if not patterns.matches("DIGITS", query["requestId"]):
             raise InvalidField("requestId", "expected a request id (digits)")
         filters["requestId"] = query["requestId"]
     since = parse_since(query)

@@ -66,10 +66,11 @@ class CatalogChanges:
     def _check_link(self, conn: sqlite3.Connection, item: dict[str, Any], code: str) -> None:
         policy = catalog.get(conn, catalog.POLICIES, code)
         if policy is None:
-            raise InvalidField("policyCode", "no such policy")
+            raise NotFound(f"policyCode: no policy {code}", code="policy-not-found",
+                           field="policyCode")
         if item["type"] not in policy["itemTypes"]:
-            raise InvalidField("policyCode",
-                               f"policy {code} does not cover items of type {item['type']}")
+            raise Conflict(f"policyCode: policy {code} does not cover items of type "
+                           f"{item['type']}", code="policy-item-type", field="policyCode")
 
     def _write(self, conn: sqlite3.Connection, kind: Kind, actor: str, record: dict[str, Any],
                previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -118,7 +119,9 @@ class CatalogChanges:
             if record == previous:
                 return "unchanged"
             self._write(conn, kind, actor, record, previous)
-        except InvalidField as exc:
+        except (InvalidField, Conflict, NotFound) as exc:
+            if "field" not in exc.details:
+                raise
             raise InvalidField(f"{where}.{exc.details['field']}",
                                exc.message.split(": ", 1)[-1]) from None
         return "created" if previous is None else "updated"

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from gateway import patterns
 from gateway.config import WebhookConfig
 from gateway.delivery.destinations import url_problem
-from gateway.errors import InvalidField
+from gateway.errors import Conflict, InvalidField
 from gateway.signing import SigningKeys
-from gateway.timeutil import format_time, parse_duration, parse_time, utcnow
+from gateway.timeutil import format_time, parse_api_duration, parse_time, utcnow
 from gateway.validation import LONG, SHORT, Fields
 
 POLICY_CODE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -44,7 +44,7 @@ def _rotation(fields: Fields, secret: str, old: dict[str, Any], now: datetime,
     window = None
     if valid_for is not None:
         try:
-            window = parse_duration(valid_for)
+            window = parse_api_duration(valid_for)
         except ValueError as exc:
             raise InvalidField(fields.name("previousSecretValidFor"), str(exc)) from None
     old_secret = old.get("secret") if old.get("type") == "webhook" else None
@@ -68,6 +68,10 @@ def _hook(fields: Fields | None, previous: dict[str, Any] | None,
     fields.only(["type", "email", "url", "secret", "secretSet", "statuses", "emailProfile",
                  "standardWebhooks", "previousSecretValidFor", "previousSecretExpiresAt"])
     kind = fields.choice("type", HOOK_TYPES)
+    fields.boolean("secretSet")  # ignored: a read policy may be sent back
+    shown_until = fields.text("previousSecretExpiresAt", max_len=64)
+    if shown_until is not None and not patterns.matches("TIME", shown_until):
+        raise InvalidField(fields.name("previousSecretExpiresAt"), "expected an RFC 3339 time")
     statuses = fields.texts("statuses") if fields.has("statuses") else list(DEFAULT_HOOK_STATUSES)
     for i, status in enumerate(statuses):
         if status not in HOOK_STATUSES:
@@ -89,7 +93,9 @@ def _hook(fields: Fields | None, previous: dict[str, Any] | None,
     if kind == "webhook":
         url = fields.text("url", required=True, max_len=2048)
         assert url is not None
-        problem = url_problem(url, webhook)
+        problem = None if patterns.matches("WEBHOOK_URL", url) else \
+            "expected an http(s):// URL without user info or fragment"
+        problem = problem or url_problem(url, webhook)
         if problem:
             raise InvalidField(fields.name("url"), problem)
         hook["url"] = url
@@ -97,8 +103,11 @@ def _hook(fields: Fields | None, previous: dict[str, Any] | None,
         old = previous or {}
         if secret is None:
             secret = old.get("secret") if old.get("type") == "webhook" else None
-            if not secret:
+            if not secret and previous is None:
                 raise InvalidField(fields.name("secret"), "required for a webhook")
+            if not secret:  # a PUT may keep a secret, but there is none to keep
+                raise Conflict("the stored policy has no webhook secret to keep: give one",
+                               code="secret-required", field=fields.name("secret"))
         else:
             if not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET:
                 raise InvalidField(fields.name("secret"), f"1 to {MAX_SECRET} characters")
@@ -145,7 +154,8 @@ def check_policy(body: Any, *, code: str | None, previous: dict[str, Any] | None
     given = f.text("code", required=code is None, pattern=POLICY_CODE,
                    hint="expected [a-z0-9][a-z0-9._-]{0,63}")
     if code is not None and given is not None and given != code:
-        raise InvalidField("code", "does not match the code in the path")
+        raise Conflict("code: does not match the code in the path", code="code-mismatch",
+                       field="code")
     reason_format = f.choice("reasonFormat", REASON_FORMATS, default="free-text")
     extra_field = f.text("extraField")
     if extra_field is not None and reason_format != "use-case":
@@ -203,7 +213,8 @@ def _properties(f: Fields) -> list[dict[str, Any]]:
         p.only(["label", "code", "values"])
         code = p.text("code", required=True)
         if code in codes:
-            raise InvalidField(p.name("code"), "duplicate property code")
+            raise Conflict(f"{p.name('code')}: duplicate property code",
+                           code="duplicate-property-code", field=p.name("code"))
         codes.add(code)
         out.append({
             "label": p.text("label", default=""),
@@ -216,21 +227,19 @@ def _properties(f: Fields) -> list[dict[str, Any]]:
 def _key(f: Fields, key: str | None) -> str:
     given = f.text("key", required=key is None, max_len=KEY_MAX)
     if key is not None and given is not None and given != key:
-        raise InvalidField("key", "does not match the key in the path")
+        raise Conflict("key: does not match the key in the path", code="key-mismatch",
+                       field="key")
     value = key if key is not None else given
     assert value is not None
-    if value != value.strip() or not value:
+    if not patterns.matches("KEY", value):
         raise InvalidField("key", "must not be empty or start or end with spaces")
     return value
 
 
 def _url(f: Fields, key: str) -> str:
-    value = f.text(key, default="", max_len=2048)
+    value = f.text(key, default="", max_len=2048, pattern=patterns.COMPILED["ITEM_URL"],
+                   hint="expected an http:// or https:// URL")
     assert value is not None
-    if value:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidField(key, "expected an http:// or https:// URL")
     return value
 
 

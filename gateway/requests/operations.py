@@ -21,7 +21,14 @@ from gateway.requests import permissions, transitions
 from gateway.requests.transitions import Listener, public
 from gateway.store import audit, catalog
 from gateway.store import requests as request_store
-from gateway.timeutil import format_time, now_text, parse_duration, parse_time, utcnow
+from gateway.timeutil import (
+    format_time,
+    now_text,
+    parse_api_duration,
+    parse_duration,
+    parse_time,
+    utcnow,
+)
 from gateway.validation import LONG, Fields
 
 ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -39,7 +46,7 @@ def _access_end(f: Fields, *, must_be_after: Any) -> tuple[str | None, str | Non
         raise InvalidField("expiration", "give duration or expiration, not both")
     if duration is not None:
         try:
-            parse_duration(duration)
+            parse_api_duration(duration)
         except ValueError as exc:
             raise InvalidField("duration", str(exc)) from None
     if expiration is not None:
@@ -47,10 +54,20 @@ def _access_end(f: Fields, *, must_be_after: Any) -> tuple[str | None, str | Non
             when = parse_time(expiration)
         except ValueError as exc:
             raise InvalidField("expiration", str(exc)) from None
-        if when <= must_be_after:
-            raise InvalidField("expiration", "must be in the future")
+        if when <= must_be_after:  # a rule of time, not of form: the document cannot say it
+            raise Conflict("expiration: must be in the future", code="expiration-passed",
+                           field="expiration")
         expiration = format_time(when)
     return duration, expiration
+
+
+def _stored_duration(text: str) -> timedelta:
+    """A duration checked when it was given: as the API takes them now, or as it took them
+    before (lower case, fractions of seconds)."""
+    try:
+        return parse_api_duration(text)
+    except ValueError:
+        return parse_duration(text)
 
 
 def check_create(body: Any) -> dict[str, Any]:
@@ -113,37 +130,44 @@ def _recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) ->
     return out
 
 
+def _rule(field: str, message: str, **details: Any) -> Conflict:
+    return Conflict(f"{field}: {message}", code="policy-rule", field=field, **details)
+
+
 def _reason_rules(conn: sqlite3.Connection, policy: dict[str, Any],
                   draft: dict[str, Any]) -> dict[str, Any] | None:
-    """Check reason / use case / extra field against the policy; return extraInformation."""
+    """Check reason / use case / extra field against the policy; return extraInformation.
+
+    Refusals are 409 (a rule of the stored policy), not 400: the body is well-formed, and
+    the API document, which says what is well-formed, cannot know the policy."""
     code = policy["code"]
     if policy["reasonFormat"] == "free-text":
         if not (draft["reason"] or "").strip():
-            raise InvalidField("reason", f"required: policy {code} asks for a free-text reason")
+            raise _rule("reason", f"required: policy {code} asks for a free-text reason")
         if draft["useCase"] is not None or draft["extraValues"] is not None:
-            raise InvalidField("useCase", f"policy {code} takes a free-text reason, "
+            raise _rule("useCase", f"policy {code} takes a free-text reason, "
                                           "not a use case")
         return None
     if draft["useCase"] is None:
-        raise InvalidField("useCase", f"required: policy {code} asks for a use case")
+        raise _rule("useCase", f"required: policy {code} asks for a use case")
     use_case = catalog.cached(conn, catalog.USE_CASES, draft["useCase"])
     if use_case is None:
-        raise InvalidField("useCase", "no such use case")
+        raise _rule("useCase", "no such use case")
     extra_field = policy["extraField"]
     if extra_field is None:
         if draft["extraValues"] is not None:
-            raise InvalidField("extraInformation", f"policy {code} has no extra field")
+            raise _rule("extraInformation", f"policy {code} has no extra field")
         return None
     if draft["extraCode"] not in (None, extra_field):
-        raise InvalidField("extraInformation.code", f"policy {code} asks for {extra_field}")
+        raise _rule("extraInformation.code", f"policy {code} asks for {extra_field}")
     if not draft["extraValues"]:
-        raise InvalidField("extraInformation.values",
+        raise _rule("extraInformation.values",
                            f"required: policy {code} asks for values of {extra_field}")
     prop = next((p for p in use_case["properties"] if p["code"] == extra_field), None)
     allowed = prop["values"] if prop else []
     unknown = [v for v in draft["extraValues"] if v not in allowed]
     if unknown:
-        raise InvalidField("extraInformation.values",
+        raise _rule("extraInformation.values",
                            f"must be values of the use case's property {extra_field}",
                            allowed=allowed, unknown=unknown)
     return {"code": extra_field, "values": draft["extraValues"]}
@@ -260,7 +284,7 @@ class Lifecycle:
                                    "approved": decision["expiration"]},
                 }
             if duration:
-                fields["accessExpiresAt"] = format_time(now + parse_duration(duration))
+                fields["accessExpiresAt"] = format_time(now + _stored_duration(duration))
             elif expiration:
                 fields["accessExpiresAt"] = expiration
         else:

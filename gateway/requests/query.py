@@ -12,11 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import BadRequest, InvalidField
+from gateway import patterns
+from gateway.errors import BadRequest, InvalidField, NotFound
 from gateway.timeutil import format_time, parse_date_or_time
+from gateway.validation import check_text
 
 STATES = ("PENDING", "APPROVED", "REJECTED", "CANCELLED", "EXPIRED", "GRANTED", "ERROR",
           "REVOKED")
@@ -31,6 +34,8 @@ CONTROL_PARAMS = ("order", "limit", "cursor", "actionable", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_IN_VALUES = 100
+MAX_QUERY_TEXT = 4096
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,4096}")
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,16 @@ def _time_conditions(name: str, op: str, raw: str) -> list[Condition]:
 
 def _value(name: str, kind: str, raw: str) -> Any:
     if kind == "id":
-        if not raw.isdecimal() or len(raw) > 18:
+        if not patterns.matches("DIGITS", raw):
             raise InvalidField(name, "expected a request id (digits)")
         return int(raw)
     if kind == "state":
         state = raw.upper()
-        if state not in STATES:
+        if not raw.isascii() or state not in STATES:
             raise InvalidField(name, "expected one of " + ", ".join(STATES))
         return state
+    # Text is one line of Unicode: a NUL or a lone surrogate could not even be stored.
+    check_text(name, raw, max_len=MAX_QUERY_TEXT, single_line=True)
     if kind == "recipient":
         return raw.lower()
     return raw
@@ -121,14 +128,19 @@ def encode_cursor(order_text: str, values: list[Any]) -> str:
 
 
 def _decode_cursor(text: str, order_text: str, width: int) -> list[Any]:
+    """The previous page's last sort values; a cursor this listing did not make is a 404
+    (no such page), as the API document says: it cannot describe which cursors exist."""
+    if not _CURSOR.fullmatch(text):
+        raise InvalidField("cursor", "expected a cursor given by a previous page")
     try:
         data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         values = data["v"]
         ok = data["o"] == order_text and isinstance(values, list) and len(values) == width
-    except (ValueError, TypeError, KeyError, binascii.Error):
+    except (ValueError, TypeError, KeyError, RecursionError, binascii.Error):
         ok = False
     if not ok or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
-        raise InvalidField("cursor", "not a cursor of this listing (keep the same order)")
+        raise NotFound("cursor: not a cursor of this listing (keep the same order)",
+                       code="cursor-not-found", field="cursor")
     return values
 
 
@@ -136,16 +148,20 @@ def parse_limit(params: Any) -> int:
     raw = params.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not patterns.matches("DIGITS", raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidField("limit", f"expected an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
 def check_params(params: Any, allowed: tuple[str, ...]) -> None:
-    """Unknown query parameters are a 400: a typo must not silently widen a listing."""
+    """Unknown query parameters are a 400: a typo must not silently widen a listing. Every
+    value is one line of Unicode text (`patterns.LINE`): a NUL or a lone surrogate could not
+    even be stored."""
     for name in params:
         if name not in allowed:
             raise InvalidField(name, "unknown query parameter", allowed=list(allowed))
+    for name, value in params.items():
+        check_text(name, value, max_len=MAX_QUERY_TEXT, single_line=True)
 
 
 def parse_since(params: Any) -> str | None:
@@ -163,7 +179,7 @@ def parse_id_cursor(params: Any) -> int | None:
     if "cursor" not in params:
         return None
     raw = params["cursor"]
-    if not raw.isdecimal() or len(raw) > 18:
+    if not patterns.matches("DIGITS", raw):
         raise InvalidField("cursor", "not a cursor of this listing")
     return int(raw)
 
@@ -191,9 +207,8 @@ def parse_request_query(params: Any) -> RequestQuery:
             if key not in ORDER_KEYS:
                 raise InvalidField("order", "expected a comma list of " + ", ".join(ORDER_KEYS)
                                    + ", each optionally prefixed by -")
-            if key in (k for k, _ in order):
-                raise InvalidField("order", f"{key} is given twice")
-            order.append((key, desc))
+            if key not in (k for k, _ in order):  # a key given again changes nothing
+                order.append((key, desc))
         query.order = order
     query.limit = parse_limit(params)
     actionable = _flag("actionable", params.get("actionable", "false"))
