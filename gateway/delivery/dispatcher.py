@@ -22,10 +22,12 @@ from typing import Any
 
 import orjson
 
+from gateway.catalog.rules import signing_keys
 from gateway.delivery.mail_client import MailClient
 from gateway.delivery.outcome import Outcome
 from gateway.delivery.webhook_client import WebhookClient
 from gateway.hooks.notifications import NotificationRenderer
+from gateway.signing import SigningKeys
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store.database import Database
@@ -86,7 +88,7 @@ class Dispatcher:
         self._gatekeeper: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.on_recorded: Callable[[str, Outcome], None] = lambda channel, outcome: None
-        self._secrets: dict[str, tuple[str | None, float]] = {}
+        self._secrets: dict[str, tuple[SigningKeys | None, float]] = {}
 
     async def start(self) -> int:
         """One process (SQLite): mark what a previous process left mid-attempt. Then send
@@ -231,17 +233,18 @@ class Dispatcher:
         """A policy changed: the next delivery reads its secret again."""
         self._secrets.clear()
 
-    async def _secret(self, policy_code: str) -> str | None:
-        """The policy's secret, read at most once a second per policy rather than once per
-        delivery; the API clears the cache when a policy changes."""
+    async def _secret(self, policy_code: str) -> SigningKeys | None:
+        """The policy's signing keys (secret, a rotation's previous secret, Standard
+        Webhooks), read at most once a second per policy rather than once per delivery; the
+        API clears the cache when a policy changes."""
         cached = self._secrets.get(policy_code)
         now = time.monotonic()
         if cached is not None and now - cached[1] < SECRET_TTL_S:
             return cached[0]
         policy = await self._db.read(catalog.get, catalog.POLICIES, policy_code)
-        secret = (policy or {}).get("hook", {}).get("secret")
-        self._secrets[policy_code] = (secret, now)
-        return secret
+        keys = signing_keys((policy or {}).get("hook"))
+        self._secrets[policy_code] = (keys, now)
+        return keys
 
     async def _send(self, record: dict[str, Any]) -> Outcome:
         meta = record["meta"] or {}
@@ -276,7 +279,8 @@ class Dispatcher:
             to=record["destination"], subject=meta.get("subject", ""),
             body=body, html=html, delivery_id=record["id"],
             request_key=meta.get("requestKey", record["requestId"]),
-            status=meta.get("status", record["event"].capitalize()), extra_headers=thread)
+            status=meta.get("status", record["event"].capitalize()), extra_headers=thread,
+            profile=meta.get("profile", "standard"), lines=meta.get("lines"))
 
     async def shutdown(self, grace_s: float) -> int:
         """Stop claiming; give attempts under way `grace_s`; put back what was claimed and
