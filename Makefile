@@ -20,7 +20,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# Express for the Node.js receiver test; without npm (or the registry) that test skips.
+# Express and standardwebhooks for the Node.js receiver tests; without npm (or the registry)
+# those tests skip.
 tests/node/node_modules/.installed: tests/node/package.json
 	@if command -v npm >/dev/null 2>&1; then \
 	  (npm install --prefix tests/node --no-audit --no-fund --silent && touch $@) \
