@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import access_requests, audit, catalog, deliveries, meta
+from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
     AUTH,
@@ -21,6 +22,7 @@ from gateway.api.keys import (
     LEASES,
     LIFECYCLE,
     MAIL,
+    METRICS,
     MIGRATE,
     OPENAPI,
     SCHEDULER,
@@ -37,6 +39,7 @@ from gateway.delivery.webhook_client import WebhookClient
 from gateway.errors import ConfigError, InvalidField, StoreUnavailable
 from gateway.hooks.mailhook import MailhookRenderer
 from gateway.hooks.notifications import NotificationRenderer
+from gateway.metrics import Metrics
 from gateway.requests.operations import Lifecycle
 from gateway.requests.scheduler import Scheduler
 from gateway.store.database import Database
@@ -108,8 +111,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
+    metrics = Metrics()
+    # Outermost: it counts the status the error middleware answered with.
     app = web.Application(client_max_size=config.server.max_body_bytes,
-                          middlewares=[errors_middleware])
+                          middlewares=[metrics.middleware, errors_middleware])
     database, migrate = open_database(config)
     webhooks = WebhookClient(config.webhook, config.delivery.concurrency)
     mail = MailClient(config.mail)
@@ -118,10 +123,13 @@ def create_app(config: Config) -> web.Application:
     dispatcher = Dispatcher(database, webhooks, mail, config.delivery.concurrency, notifier,
                             instance=leases.instance)
     leases.on_lapsed = dispatcher.poke
+    dispatcher.on_recorded = metrics.delivery_recorded
     database.listen(DELIVERIES_CHANNEL, dispatcher.poke)
     outbox = Outbox(config.mail, MailhookRenderer(), notifier,
-                    users=[u.email for u in config.users], on_queued=dispatcher.poke)
-    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl, listeners=(outbox,),
+                    users=[u.email for u in config.users], on_queued=dispatcher.poke,
+                    on_failed=lambda channel, kind: metrics.recorded(channel, "failed", kind))
+    lifecycle = Lifecycle(pending_ttl=config.requests.pending_ttl,
+                          listeners=(outbox, metrics.transition),
                           expiring=outbox.expiring)
     app[CONFIG] = config
     app[DATABASE] = database
@@ -135,8 +143,10 @@ def create_app(config: Config) -> web.Application:
     app[WEBHOOKS] = webhooks
     app[MAIL] = mail
     app[OPENAPI] = meta.load_openapi()
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_lifetime)
     app.router.add_routes(meta.routes)
+    app.router.add_routes(metrics_api.routes)
     app.router.add_routes(access_requests.routes)
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)

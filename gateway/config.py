@@ -89,6 +89,15 @@ class UIConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """`GET /metrics` (SPEC §13): admins, or a scraper with the token read from `token_env`
+    (a scraper needs no user account, and its token opens nothing else)."""
+
+    token_env: str | None = None
+    token: str | None = field(default=None, repr=False)  # read from token_env
+
+
+@dataclass(frozen=True)
 class User:
     email: str
     token_sha256: str = field(repr=False)
@@ -107,6 +116,7 @@ class Config:
     delivery: DeliveryConfig = DeliveryConfig()
     requests: RequestsConfig = RequestsConfig()
     ui: UIConfig = UIConfig()
+    metrics: MetricsConfig = MetricsConfig()
     users: tuple[User, ...] = ()
     policies: tuple[dict[str, Any], ...] = ()
     items: tuple[dict[str, Any], ...] = ()
@@ -285,6 +295,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
             "trusted_proxies": ("trusted_proxies", _networks),
         },
     ),
+    "metrics": (MetricsConfig, {"token_env": ("token_env", _optional_string)}),
 }
 
 _USER_KEYS = {
@@ -377,6 +388,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
     digests = [u.token_sha256 for u in users]
     if len(set(digests)) != len(digests):
         raise ConfigError("users: two users share one token")
+    sections["metrics"] = _metrics(sections["metrics"], env, set(digests))
     catalog: dict[str, tuple[dict[str, Any], ...]] = {}
     for name in ("policies", "items", "use_cases"):
         entries = data.get(name) or []
@@ -409,6 +421,22 @@ def _store(store: StoreConfig, raw: dict[str, Any], base_dir: Path | None,
             raise ConfigError(f"store.password_env: environment variable "
                               f"{store.password_env} is not set")
     return dataclasses.replace(store, path=None, password=password)
+
+
+def _metrics(metrics: MetricsConfig, env: dict[str, str],
+             user_digests: set[str]) -> MetricsConfig:
+    if metrics.token_env is None:
+        return metrics
+    token = env.get(metrics.token_env)
+    if not token:
+        raise ConfigError(f"metrics.token_env: environment variable {metrics.token_env} "
+                          "is not set")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"metrics.token_env: a token needs at least {MIN_TOKEN_LENGTH} "
+                          "characters")
+    if hashlib.sha256(token.encode()).hexdigest() in user_digests:
+        raise ConfigError("metrics.token_env: the metrics token is also a user's token")
+    return dataclasses.replace(metrics, token=token)
 
 
 def load_config(path: str | Path) -> Config:

@@ -23,6 +23,9 @@ from gateway.errors import (
 
 log = logging.getLogger("gateway.api")
 PUBLIC_PATHS = frozenset({"/healthz"})
+# /metrics takes the metrics token as well as an admin's: it checks the caller itself
+# (gateway.api.metrics).
+OWN_TOKEN_PATHS = PUBLIC_PATHS | {"/metrics"}
 # The web inbox (gateway.ui) knows its visitors by their session cookie, not a bearer token.
 OWN_SIGN_IN = ("/ui", "/ui/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,7 +77,7 @@ async def read_json(request: web.Request) -> Any:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as the error shape of SPEC §9; never a stack trace."""
     try:
-        if request.path not in PUBLIC_PATHS and not (
+        if request.path not in OWN_TOKEN_PATHS and not (
                 request.path == OWN_SIGN_IN[0] or request.path.startswith(OWN_SIGN_IN[1])):
             request[USER] = request.app[AUTH].user_for(request.headers.get("Authorization"))
         return await handler(request)

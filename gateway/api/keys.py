@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from gateway.delivery.leases import Leases
     from gateway.delivery.mail_client import MailClient
     from gateway.delivery.webhook_client import WebhookClient
+    from gateway.metrics import Metrics
     from gateway.requests.operations import Lifecycle
     from gateway.requests.scheduler import Scheduler
     from gateway.store.database import Database
@@ -32,3 +33,4 @@ LEASES: web.AppKey[Leases] = web.AppKey("leases")
 MIGRATE: web.AppKey[Callable[[Any], Any]] = web.AppKey("migrate")
 USER: web.RequestKey[User] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

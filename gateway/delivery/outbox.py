@@ -16,6 +16,7 @@ mail client shows one conversation.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -68,9 +69,11 @@ def _sha256(text: str) -> str:
 class Outbox:
     def __init__(self, mail: MailConfig, renderer: MailhookRenderer,
                  notifier: NotificationRenderer, users: Iterable[str],
-                 on_queued: Callable[[], None] = lambda: None) -> None:
+                 on_queued: Callable[[], None] = lambda: None,
+                 on_failed: Callable[[str, str], None] = lambda channel, kind: None) -> None:
         self._mail = mail
         self._on_queued = on_queued  # wakes the dispatcher, once the records committed
+        self._on_failed = on_failed  # (channel, error kind): the metrics, once committed
         self._renderer = renderer
         self._notifier = notifier
         self._users = tuple(users)
@@ -179,6 +182,9 @@ class Outbox:
                 else:
                     record["meta"]["inReplyTo"] = root
             delivery_store.insert(conn, record)
+            if record["state"] == "failed":  # never to be sent (render): no attempt counts it
+                after_commit(conn, functools.partial(self._on_failed, record["channel"],
+                                                     record["error"]["kind"]))
         if any(r["state"] == "queued" for r in records):
             after_commit(conn, self._on_queued)
             announce(conn, DELIVERIES_CHANNEL)
