@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -251,3 +253,13 @@ def test_alert_rules_and_dashboard_are_well_formed() -> None:
     dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text("utf-8"))
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     assert len(exprs) >= 4 and all(any(n in e for n in names) for e in exprs)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed "
+                    "(Debian: apt-get install prometheus)")
+def test_alert_rules_pass_promtool() -> None:
+    """The rules parse as PromQL, and fire (and stay quiet) as docs/alerts.test.yaml says."""
+    for command in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts.test.yaml"]):
+        result = subprocess.run(["promtool", *command], cwd=ROOT / "docs", capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
