@@ -96,9 +96,15 @@ def _serve(args: argparse.Namespace) -> int:
     port = config.server.port if args.port is None else args.port
     access = {"access_log_format": '%a "%r" %s %b %Tfs'} if args.access_log else \
         {"access_log": None}
-    logging.getLogger("gateway").info("gateway %s serving on http://%s:%s", __version__,
-                                      host, port)
     app = create_app(config)
+
+    async def started(app: web.Application) -> None:
+        # After the store opened (the lifetime context runs first): a store that cannot be
+        # used stops the program with its one line, never after "serving".
+        logging.getLogger("gateway").info("gateway %s serving on http://%s:%s", __version__,
+                                          host, port)
+
+    app.on_startup.append(started)
     _tune_gc()
     web.run_app(app, host=host, port=port, print=None, loop=_event_loop(), **access)
     return 0

@@ -18,11 +18,16 @@ from gateway.timeutil import parse_time, utcnow
 
 log = logging.getLogger("gateway.requests.scheduler")
 MAX_SLEEP_S = 60.0
+# Several instances on one database: a deadline stored by another instance is not announced
+# here, so each looks this often (one indexed read); expiry still happens once (the rows are
+# locked and the conditions read again, store.requests.due).
+SHARED_MAX_SLEEP_S = 5.0
 RETRY_S = 5.0
 
 
 class Scheduler:
     def __init__(self, database: Database, lifecycle: Lifecycle) -> None:
+        self._max_sleep_s = SHARED_MAX_SLEEP_S if database.dialect.shared else MAX_SLEEP_S
         self._database = database
         self._lifecycle = lifecycle
         self._wake = asyncio.Event()
@@ -58,9 +63,9 @@ class Scheduler:
                 log.exception("expiry pass failed; trying again in %.0f s", RETRY_S)
                 delay = RETRY_S
             else:
-                delay = MAX_SLEEP_S
+                delay = self._max_sleep_s
                 if next_due is not None:
-                    delay = min(max((next_due - utcnow()).total_seconds(), 0.0), MAX_SLEEP_S)
+                    delay = min(max((next_due - utcnow()).total_seconds(), 0.0), delay)
             self._planned = utcnow() + timedelta(seconds=delay)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):

@@ -199,15 +199,28 @@ class Database:
             self._forget_reader(conn)
             conn = None
         if conn is None:
-            conn = self._connect_reader()
-            self._local.conn = conn
-            with self._lock:
-                self._reader_conns.append(conn)
+            return self._read_on(self._new_reader(), operation, args)
+        try:
+            return self._read_on(conn, operation, args)
+        except StoreUnavailable:
+            # A connection that was lost while idle (the server restarted) is noticed only
+            # when used: a read may run again, on a new one.
+            self._forget_reader(conn)
+            return self._read_on(self._new_reader(), operation, args)
+
+    def _new_reader(self) -> Any:
+        conn = self._connect_reader()
+        self._local.conn = conn
+        with self._lock:
+            self._reader_conns.append(conn)
+        return conn
+
+    def _read_on(self, conn: Any, operation: Operation, args: tuple[Any, ...]) -> Any:
         conn.execute(self.dialect.begin_read)
         try:
             return operation(conn, *args)
         finally:
-            if conn.in_transaction:
+            if conn.in_transaction and self._usable(conn):
                 conn.execute("COMMIT")
 
     def _forget_reader(self, conn: Any) -> None:

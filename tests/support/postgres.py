@@ -464,6 +464,11 @@ class Cluster:
         self.stop()
         self._launch()
 
+    def start_again(self) -> None:
+        """Start a stopped server again, on the same port and data directory."""
+        if not self._running:
+            self._launch()
+
     def stop_and_remove(self) -> None:
         """Stop the server, whatever state it is in, and delete the temporary directory.
 
