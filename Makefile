@@ -38,15 +38,27 @@ tests/.chromium:
 	  || echo "apt-get install chromium failed: the browser tests will be skipped"; \
 	else echo "Chromium not installed and apt-get unavailable: the browser tests will be skipped"; fi
 
+# PostgreSQL for the second backend's pass (the harness starts a throwaway cluster from its
+# binaries): installed with apt-get when missing and we are root; otherwise those tests skip
+# (and fail under .ci/run, which sets GATEWAY_REQUIRE_POSTGRES=1).
+tests/.postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then touch $@; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null && touch $@) \
+	  || echo "apt-get install postgresql failed: the PostgreSQL tests will be skipped"; \
+	else echo "PostgreSQL not installed and apt-get unavailable: the PostgreSQL tests will be skipped"; fi
+
 serve: $(VENV)/.installed
 	$(BIN)/gateway serve --config $(CONFIG)
 
-# The suite runs twice: with synchronous=full (the default: batches on the writer thread)
-# and with normal (short batches on the event loop); see gateway/store/database.py.
-test: $(VENV)/.installed-test tests/node/node_modules/.installed tests/.chromium
+# The suite runs three times: on SQLite with synchronous=full (the default: batches on the
+# writer thread) and with normal (short batches on the event loop; gateway/store/sqlite.py),
+# then on PostgreSQL (a throwaway cluster; the multi-instance and restart tests run there).
+test: $(VENV)/.installed-test tests/node/node_modules/.installed tests/.chromium tests/.postgresql
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 	GATEWAY_TEST_SYNCHRONOUS=normal $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q --backend postgresql $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
