@@ -164,9 +164,10 @@ async def test_expiring_notice_is_sent_once_across_restarts(start_gateway, recei
                                                            mail_sink) -> None:
     sections = notified(receiver, mail_sink)
     gw = await start_gateway(**copy.deepcopy(sections))
-    created = await gw.create(ORDERS, duration="PT1H0.5S")  # the notice falls due at once
+    # The notice falls due a second after the approval (API durations are whole seconds).
+    created = await gw.create(ORDERS, duration="PT1H1S")
     await gw.process(created["id"])
-    for _ in range(100):
+    for _ in range(200):
         if len(mails(mail_sink, created["id"])) == 3:
             break
         await asyncio.sleep(0.05)
