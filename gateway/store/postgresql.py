@@ -38,6 +38,7 @@ log = logging.getLogger("gateway.store")
 CONNECT_TIMEOUT_S = 3
 MIGRATION_LOCK = 0x6761_7465_7761_7901  # pg_advisory_lock key: "gateway" + 1
 LISTEN_RETRY_S = 1.0
+LISTEN_SLICE_S = 0.5  # the listening thread looks at its stop flag this often
 # A connection that stops answering (a host gone, not a server restarted) is given up after
 # this long rather than after the kernel's ~15 minutes of retransmissions.
 TCP_USER_TIMEOUT_MS = 10_000
@@ -181,8 +182,9 @@ class PostgresDatabase(Database):
         self.url = url
         self._password = password
         self._listeners: dict[str, list[Callable[[], None]]] = {}
-        self._listen_task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._listen_thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = threading.Event()
         self._writer_lock = threading.Lock()
         self._dropped_trips = 0  # counted by connections since closed
 
@@ -234,12 +236,17 @@ class PostgresDatabase(Database):
         self._listeners.setdefault(channel, []).append(callback)
 
     async def start(self) -> None:
-        if self._listeners and self._listen_task is None:
-            self._listen_task = asyncio.create_task(self._listen(), name="db-listen")
+        if self._listeners and self._listen_thread is None:
+            self._loop = asyncio.get_running_loop()
+            self._listen_thread = threading.Thread(target=self._listen, name="db-listen",
+                                                   daemon=True)
+            self._listen_thread.start()
 
-    async def _listen(self) -> None:
-        """LISTEN on one connection of its own; after each (re)connection every listener is
-        called once, for what was announced while nobody listened."""
+    def _listen(self) -> None:
+        """LISTEN on a connection of its own, on a thread: waiting for notifications in
+        short slices lets it stop by itself, where cancelling an asynchronous wait for them
+        could hang the shutdown. After each (re)connection every listener is called once,
+        for what was announced while nobody listened."""
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
                                   "application_name": "access-request-gateway-listen",
                                   "tcp_user_timeout": TCP_USER_TIMEOUT_MS, "keepalives": 1,
@@ -247,20 +254,29 @@ class PostgresDatabase(Database):
                                   "keepalives_count": 3}
         if self._password is not None:
             kwargs["password"] = self._password
-        while not self._closing:
+        while not self._closing.is_set():
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, **kwargs) as conn:
+                with psycopg.connect(self.url, **kwargs) as conn:
                     for channel in self._listeners:
-                        await conn.execute(f"LISTEN {channel}")
-                    self._call(list(self._listeners))
-                    async for notice in conn.notifies():
-                        self._call([notice.channel])
-            except asyncio.CancelledError:
-                raise
+                        conn.execute(f"LISTEN {channel}")
+                    self._announce(list(self._listeners))
+                    while not self._closing.is_set():
+                        heard = {n.channel for n in conn.notifies(timeout=LISTEN_SLICE_S)}
+                        if heard:
+                            self._announce(sorted(heard))
             except (psycopg.Error, OSError) as exc:
-                log.warning("listening for other instances failed (%s); again in %.0f s",
-                            _first_line(exc), LISTEN_RETRY_S)
-            await asyncio.sleep(LISTEN_RETRY_S)
+                if not self._closing.is_set():
+                    log.warning("listening for other instances failed (%s); again in %.0f s",
+                                _first_line(exc), LISTEN_RETRY_S)
+            self._closing.wait(LISTEN_RETRY_S)
+
+    def _announce(self, channels: list[str]) -> None:
+        """From the listening thread to the event loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._call, channels)
 
     def _call(self, channels: list[str]) -> None:
         for channel in channels:
@@ -271,10 +287,8 @@ class PostgresDatabase(Database):
                     log.exception("listener of %s failed", channel)
 
     async def close(self) -> None:
-        self._closing = True
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listen_task
-            self._listen_task = None
+        self._closing.set()
+        thread, self._listen_thread = self._listen_thread, None
+        if thread is not None:
+            await asyncio.to_thread(thread.join, CONNECT_TIMEOUT_S + 2 * LISTEN_SLICE_S)
         await super().close()
