@@ -245,3 +245,22 @@ def _check_receivers(store: dict[str, Any], receiver: Any, mail_sink: Any) -> No
         assert len(events) == len(set(events)), (channel, key, events)
         if "pending" in events:
             assert events[0] == "pending", (channel, key, events)
+
+
+async def test_a_cursor_from_one_instance_pages_on_another(start_gateway, store) -> None:
+    """Cursors carry their position (keyset), nothing of the instance that made them."""
+    if "url" not in store:
+        pytest.skip("several instances share a database only on PostgreSQL "
+                    "(this test runs in the --backend postgresql pass)")
+    first, second = await start_gateway(), await start_gateway()
+    made = [(await (first if i % 2 else second).create(ORDERS, action=f"page-{i}"))["id"]
+            for i in range(7)]
+    seen: list[str] = []
+    path = "/v1/resource-access-requests?limit=3&order=-createdAt"
+    page = await first.get(path)
+    for gateway in (second, first, second):
+        seen += [r["id"] for r in page["items"]]
+        if page["nextCursor"] is None:
+            break
+        page = await gateway.get(f"{path}&cursor={page['nextCursor']}")
+    assert seen == sorted(made, key=int, reverse=True)
