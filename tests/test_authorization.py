@@ -51,6 +51,8 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/v1/deliveries/none", None, {"anonymous": 401, "admin": 404, "default": 403}),
     ("POST", "/v1/deliveries/none/redeliver", None,
      {"anonymous": 401, "admin": 404, "default": 403}),
+    ("POST", "/v1/deliveries/redeliver", {"filters": {"requestId": "999999"}},
+     {"anonymous": 401, "admin": 200, "default": 403}),
     ("GET", "/v1/policies", None, {"anonymous": 401, "default": 200}),
     ("POST", "/v1/policies", POLICY, {"anonymous": 401, "admin": 201, "default": 403}),
     ("GET", "/v1/policies/free-policy", None, {"anonymous": 401, "default": 200}),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from typing import Any
 
 import aiosmtplib
 
 from gateway.config import MailConfig
-from gateway.delivery.outcome import Outcome
+from gateway.delivery.outcome import Outcome, PhaseClock
 from gateway.hooks.mail_message import build_message, message_id
 from gateway.timeutil import now_text
 
@@ -37,19 +38,42 @@ class MailClient:
                 await smtp.quit(timeout=2)
             smtp.close()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self, clock: PhaseClock) -> aiosmtplib.SMTP:
+        """Resolve, connect and secure apart, so that the clock tells the phases apart."""
         cfg = self._config
-        smtp = aiosmtplib.SMTP(
-            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout_s,
-            use_tls=cfg.security == "tls", start_tls=cfg.security == "starttls",
-        )
-        await smtp.connect()
-        if cfg.username:
-            password = os.environ.get(cfg.password_env or "", "")
-            await smtp.login(cfg.username, password)
+        loop = asyncio.get_running_loop()
+        try:
+            clock.enter("dns")
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM), cfg.timeout_s)
+            clock.enter("connect")
+            sock = await asyncio.wait_for(_open_socket(loop, infos), cfg.timeout_s)
+        except OSError as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            raise aiosmtplib.SMTPConnectError(
+                f"Error connecting to {cfg.host} on port {cfg.port}: {exc}") from exc
+        clock.peer(sock.getpeername())
+        if cfg.security == "tls":
+            clock.enter("tls")
+        smtp = aiosmtplib.SMTP(hostname=cfg.host, sock=sock, timeout=cfg.timeout_s,
+                               use_tls=cfg.security == "tls", start_tls=False)
+        try:
+            await smtp.connect()
+            if cfg.security == "starttls":
+                clock.enter("tls")
+                await smtp.starttls()
+            if cfg.username:
+                password = os.environ.get(cfg.password_env or "", "")
+                await smtp.login(cfg.username, password)
+        except BaseException:
+            smtp.close()
+            sock.close()
+            raise
+        clock.leave("tls" if cfg.security != "none" else "connect")
         return smtp
 
-    async def _connection(self) -> aiosmtplib.SMTP:
+    async def _connection(self, clock: PhaseClock) -> aiosmtplib.SMTP:
         while self._idle:
             smtp, since = self._idle.pop()
             if not smtp.is_connected:
@@ -61,7 +85,7 @@ class MailClient:
                 return smtp
             except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
-        return await self._connect()
+        return await self._connect(clock)
 
     async def send(self, *, to: str, subject: str, body: str, delivery_id: str,
                    request_key: str, status: str,
@@ -73,16 +97,17 @@ class MailClient:
         started = time.perf_counter()
         attempted_at = now_text()
         shown: dict[str, Any] = {}
+        clock = PhaseClock()
 
         def done(state: str, **fields: Any) -> Outcome:
             return Outcome(state=state, attempted_at=attempted_at,
                            finished_at=now_text(),
                            duration_ms=round((time.perf_counter() - started) * 1000),
-                           request_headers=shown, **fields)
+                           request_headers=shown, **clock.fields(), **fields)
 
         async with self._slots:
             try:
-                smtp = await self._connection()
+                smtp = await self._connection(clock)
             except aiosmtplib.SMTPAuthenticationError as exc:
                 return done("failed", smtp_code=exc.code, error_kind="smtp-auth",
                             error_message=exc.message[:500])
@@ -99,12 +124,18 @@ class MailClient:
                 extra_headers=extra_headers, html=html, profile=profile, lines=lines,
             )
             shown.update(headers)
+            if smtp.transport is not None:
+                clock.peer(smtp.transport.get_extra_info("peername"))
             options = ["BODY=8BITMIME"] if eightbit and not message.isascii() else []
             try:
                 await smtp.mail(self._config.sender, options=options)
                 await smtp.rcpt(to)
+                # From DATA on the server may have the message: "sent" until its final answer.
+                clock.enter("sent")
                 reply = await smtp.data(message)
+                clock.enter("answered")
             except aiosmtplib.SMTPResponseException as exc:
+                clock.enter("answered")
                 # A refusal (sender, recipient, data): the connection itself is still usable.
                 with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                     await smtp.rset()
@@ -121,3 +152,22 @@ class MailClient:
             self._idle.append((smtp, time.monotonic()))
             return done("delivered", smtp_code=reply.code,
                         response_snippet=reply.message[:1024])
+
+
+async def _open_socket(loop: asyncio.AbstractEventLoop,
+                       infos: list[Any]) -> socket.socket:
+    """A connected socket to the first address of `infos` that accepts."""
+    error: OSError = OSError("no address to connect to")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise error

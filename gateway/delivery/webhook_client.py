@@ -9,8 +9,10 @@ before connecting.
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import time
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +23,7 @@ from aiohttp.resolver import DefaultResolver
 from gateway import __version__
 from gateway.config import WebhookConfig
 from gateway.delivery.destinations import is_forbidden_address
-from gateway.delivery.outcome import SNIPPET_BYTES, Outcome, snippet
+from gateway.delivery.outcome import SNIPPET_BYTES, Outcome, PhaseClock, snippet
 from gateway.signing import SIGNATURE_HEADERS, SigningKeys, signature_headers
 from gateway.timeutil import now_text
 
@@ -50,6 +52,68 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+# The attempt under way in this task: the connector and the request class mark its phases
+# (the trace callbacks get it through trace_request_ctx).
+_CLOCK: contextvars.ContextVar[PhaseClock | None] = contextvars.ContextVar(
+    "webhook_phase_clock", default=None)
+
+
+class _TimedConnector(aiohttp.TCPConnector):
+    """Marks the end of DNS, the TCP connection and the TLS handshake apart: the protocol
+    factory is called once the socket is connected, before the handshake."""
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        clock = _CLOCK.get()
+        if clock is None:
+            return await super()._wrap_create_connection(*args, **kwargs)
+        tls = bool(kwargs.get("ssl"))
+        clock.enter("connect")
+        factory = args[0]
+
+        def connected() -> Any:
+            if tls:
+                clock.enter("tls")
+            else:
+                clock.leave("connect")
+            return factory()
+
+        transport, protocol = await super()._wrap_create_connection(
+            connected, *args[1:], **kwargs)
+        clock.leave("tls" if tls else "connect")
+        clock.peer(transport.get_extra_info("peername"))
+        return transport, protocol
+
+
+class _TimedRequest(aiohttp.ClientRequest):
+    """Notes the address of the connection the request goes on (new or reused)."""
+
+    async def send(self, conn: Any) -> Any:
+        clock = _CLOCK.get()
+        if clock is not None and conn.transport is not None:
+            clock.peer(conn.transport.get_extra_info("peername"))
+        return await super().send(conn)
+
+
+async def _on_connection_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+    if isinstance(ctx.trace_request_ctx, PhaseClock):
+        ctx.trace_request_ctx.enter("dns")
+
+
+async def _on_written(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+    # Headers, then each chunk of the body: "sent" starts once the last of it is written.
+    if isinstance(ctx.trace_request_ctx, PhaseClock):
+        ctx.trace_request_ctx.enter("sent")
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    config = aiohttp.TraceConfig()
+    config.on_connection_create_start.append(_on_connection_start)
+    config.on_request_headers_sent.append(_on_written)
+    config.on_request_chunk_sent.append(_on_written)
+    config.freeze()
+    return config
 
 
 def _kind(exc: BaseException) -> str:
@@ -90,14 +154,16 @@ class WebhookClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
+        connector = _TimedConnector(
             resolver=GuardedResolver(self._config.allow_private_networks, self._resolver),
             limit=self._concurrency, ttl_dns_cache=10,
         )
         timeout = aiohttp.ClientTimeout(total=self._config.timeout_s,
                                         sock_connect=self._config.timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                              trust_env=False, auto_decompress=False)
+                                              trust_env=False, auto_decompress=False,
+                                              trace_configs=[_trace_config()],
+                                              request_class=_TimedRequest)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -134,19 +200,23 @@ class WebhookClient:
             "User-Agent": USER_AGENT,
         }
         shown = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
+        clock = PhaseClock()
 
         def done(state: str, **fields: Any) -> Outcome:
             return Outcome(state=state, attempted_at=attempted_at,
                            finished_at=now_text(),
                            duration_ms=round((time.perf_counter() - started) * 1000),
-                           request_headers=shown, **fields)
+                           request_headers=shown, **clock.fields(), **fields)
 
         refusal = self._refusal(url)
         if refusal:
             return done("failed", error_kind="blocked-destination", error_message=refusal)
+        token = _CLOCK.set(clock)
         try:
             async with self._session.post(url, data=body, headers=headers,
-                                          allow_redirects=False) as response:
+                                          allow_redirects=False,
+                                          trace_request_ctx=clock) as response:
+                clock.enter("answered")
                 raw = b""
                 while len(raw) < SNIPPET_BYTES:
                     chunk = await response.content.read(SNIPPET_BYTES - len(raw))
@@ -156,6 +226,8 @@ class WebhookClient:
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return done("failed", error_kind=_kind(exc), error_message=_message(exc))
+        finally:
+            _CLOCK.reset(token)
         text = snippet(raw)
         if 200 <= status < 300:
             return done("delivered", http_status=status, response_snippet=text)

@@ -18,12 +18,13 @@ COLUMNS = (
     col("smtpCode", "smtp_code"), col("responseSnippet", "response_snippet"),
     col("payload"), col("payloadSha256", "payload_sha256"), col("meta", kind="json"),
     col("requestHeaders", "request_headers", "json"), col("redeliveryOf", "redelivery_of"),
+    col("phase"), col("phaseMs", "phase_ms", "json"), col("remoteAddress", "remote_address"),
 )
 SELECT = "seq, request_id, error_kind, error_message, " + ", ".join(
     f'"{c.name}"' for c in COLUMNS)
 PUBLIC = ("id", "requestId", "event", "channel", "destination", "state", "createdAt",
           "attemptedAt", "finishedAt", "durationMs", "httpStatus", "smtpCode", "error",
-          "responseSnippet", "payloadSha256", "redeliveryOf")
+          "responseSnippet", "payloadSha256", "redeliveryOf", "phase", "phaseMs", "remoteAddress")
 
 
 def record(row: sqlite3.Row) -> dict[str, Any]:
@@ -32,6 +33,7 @@ def record(row: sqlite3.Row) -> dict[str, Any]:
     rec["requestId"] = str(row["request_id"])
     rec["error"] = None if row["error_kind"] is None else {
         "kind": row["error_kind"], "message": row["error_message"]}
+    rec["phaseMs"] = rec["phaseMs"] or {}
     return rec
 
 
@@ -73,8 +75,11 @@ def for_request(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any
 
 
 def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None,
-         after_seq: int | None, limit: int) -> list[dict[str, Any]]:
+         after_seq: int | None, limit: int, redeliverable: bool = False) -> list[dict[str, Any]]:
+    """`redeliverable`: only finished records that have a body to send again."""
     where, params = ["1 = 1"], []
+    if redeliverable:
+        where.append("state NOT IN ('queued', 'sending') AND payload IS NOT NULL")
     for column in ("state", "channel", "event"):
         if column in filters:
             where.append(f"{column} = ?")
@@ -174,10 +179,12 @@ def finish(conn: Any, seq: int, outcome: Outcome) -> None:
     conn.execute(
         "UPDATE deliveries SET state = ?, attempted_at = ?, finished_at = ?, duration_ms = ?, "
         "http_status = ?, smtp_code = ?, error_kind = ?, error_message = ?, "
-        "response_snippet = ?, request_headers = ? WHERE seq = ? AND state = 'sending'",
+        "response_snippet = ?, request_headers = ?, phase = ?, phase_ms = ?, remote_address = ? "
+        "WHERE seq = ? AND state = 'sending'",
         (outcome.state, outcome.attempted_at, outcome.finished_at, outcome.duration_ms,
          outcome.http_status, outcome.smtp_code, outcome.error_kind, outcome.error_message,
-         outcome.response_snippet, dump(outcome.request_headers), seq))
+         outcome.response_snippet, dump(outcome.request_headers), outcome.phase,
+         dump(outcome.phase_ms or None), outcome.remote_address, seq))
 
 
 _INTERRUPT = ("UPDATE deliveries SET state = 'interrupted', finished_at = ?, "

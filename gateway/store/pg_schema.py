@@ -112,7 +112,13 @@ CREATE TABLE ui_sessions (
 CREATE INDEX idx_ui_sessions_expires_at ON ui_sessions (expires_at);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# How far each delivery attempt got (store.schema._delivery_phases); phase_ms is JSON text.
+_V3 = f"""
+ALTER TABLE deliveries ADD COLUMN phase {T}, ADD COLUMN phase_ms {T},
+    ADD COLUMN remote_address {T};
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 
 
 def schema_version(conn: Any) -> int:

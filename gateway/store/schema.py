@@ -150,8 +150,17 @@ def _ui_sessions(db: sqlite_utils.Database) -> None:
     db["ui_sessions"].create_index(["expires_at"], if_not_exists=True)
 
 
+def _delivery_phases(db: sqlite_utils.Database) -> None:
+    """How far each attempt got, the milliseconds per phase and the address used (SPEC §6)."""
+    columns = db["deliveries"].columns_dict
+    for name, kind in (("phase", str), ("phase_ms", str), ("remote_address", str)):
+        if name not in columns:
+            db["deliveries"].add_column(name, kind)
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
-                               _queued_by_channel, _claims_and_instances, _ui_sessions]
+                               _queued_by_channel, _claims_and_instances, _ui_sessions,
+                               _delivery_phases]
 
 
 def newer_schema(key: str, version: int, known: int) -> ConfigError:
