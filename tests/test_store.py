@@ -202,3 +202,23 @@ def test_one_record_of_a_lane_is_claimed_at_a_time(tmp_path: Path) -> None:
         state="delivered", attempted_at=at, finished_at=at, duration_ms=1, http_status=200))
     second = delivery_store.claim(conn, "webhook", 10, "b", at)
     assert [r["event"] for r in second] == ["approved"]
+
+
+async def test_a_claim_takes_no_more_than_its_limit(gw: Gateway, peek: Peek) -> None:
+    """However the database plans it (PostgreSQL may run a `LIMIT ... SKIP LOCKED` subquery
+    more than once inside an UPDATE), a claim takes at most what it asked for."""
+    ids = [(await gw.create(ORDERS, action=f"limit-{i}"))["id"] for i in range(8)]
+    conn = peek()
+    conn.execute("BEGIN")
+    try:
+        for n, request_id in enumerate(ids):
+            delivery_store.insert(conn, {
+                "id": f"limit-{n}", "requestId": request_id, "event": "pending",
+                "channel": "notification", "destination": "janesmith@acme.com",
+                "state": "queued", "createdAt": f"2026-01-01T00:00:0{n}.000000Z"})
+        for limit in (1, 2, 3):
+            claimed = delivery_store.claim(conn, "notification", limit, "me",
+                                           "2026-01-01T00:01:00.000000Z")
+            assert len(claimed) == limit, (limit, [r["id"] for r in claimed])
+    finally:
+        conn.execute("ROLLBACK")

@@ -118,14 +118,17 @@ def _claim_sql(bounded: bool, skip_locked: str) -> str:
     bound = ("AND d.seq < coalesce((SELECT b.seq FROM deliveries b WHERE b.state = 'queued' "
              "AND b.channel = ? AND b.created_at > ? ORDER BY b.seq LIMIT 1), "
              "9223372036854775807) ") if bounded else ""
+    # MATERIALIZED: the choice runs once. As a plain `IN (subquery)` PostgreSQL may run it
+    # again for each row it updates, and `LIMIT 1` then claimed 8 records.
     return (
-        "UPDATE deliveries SET state = 'sending', attempted_at = ?, claimed_by = ? "
-        "WHERE state = 'queued' AND seq IN ("
+        "WITH picked AS MATERIALIZED ("
         " SELECT d.seq FROM deliveries d WHERE d.state = 'queued' AND d.channel = ? "
         f" {bound}AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id"
         "  AND e.seq < d.seq AND e.channel = d.channel AND e.destination = d.destination"
         "  AND e.state IN ('queued', 'sending'))"
         f" ORDER BY d.seq LIMIT ?{skip_locked}) "
+        "UPDATE deliveries SET state = 'sending', attempted_at = ?, claimed_by = ? "
+        "WHERE state = 'queued' AND seq IN (SELECT seq FROM picked) "
         f"RETURNING {DISPATCH}")
 
 
@@ -138,10 +141,10 @@ def claim(conn: Any, channel: str, limit: int, instance: str, at: str,
     before the first one created later. One statement for the whole claim; on PostgreSQL,
     rows another instance is claiming at the same moment are passed over."""
     sql = _claim_sql(created_until is not None, dialect_of(conn).skip_locked)
-    params: tuple[Any, ...] = (at, instance, channel)
+    params: tuple[Any, ...] = (channel,)
     if created_until is not None:
         params += (channel, created_until)
-    rows = conn.execute(sql, (*params, limit)).fetchall()
+    rows = conn.execute(sql, (*params, limit, at, instance)).fetchall()
     return sorted((_to_send(r) for r in rows), key=lambda r: r["seq"])
 
 
