@@ -75,7 +75,8 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return answer({"items": [delivery_store.public(r) for r in records], "nextCursor": cursor})
 
 
-@routes.get("/v1/deliveries/{id}")
+# Not "redeliver": that path is POST /v1/deliveries/redeliver's alone (its Allow says POST).
+@routes.get("/v1/deliveries/{id:(?!redeliver$)[^/]+}")
 async def get_delivery(request: web.Request) -> web.Response:
     permissions.check_admin(user_of(request))
     found = await request.app[DATABASE].read(delivery_store.get, request.match_info["id"])
