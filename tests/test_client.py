@@ -8,8 +8,10 @@ asyncio.create_subprocess_exec: the event loop keeps serving while the client wa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import pty
@@ -360,6 +362,45 @@ async def test_delivery_ls_get_and_redeliver(hooked: Client) -> None:
     assert record["redeliveryOf"] == failed[0]["id"]
     refused = await hooked.run("delivery", "ls")  # the requester is no admin
     assert refused.code == 1 and "gateway: ls: forbidden: " in refused.err
+
+
+async def test_delivery_redeliver_by_filter(hooked: Client) -> None:
+    gw = hooked.gw
+    failed = await _settled(gw, (await gw.create(ORDERS))["id"], 1)
+    both = await hooked.run("delivery", "redeliver", "x", "--state", "failed", user="admin")
+    assert both.code == 2 and "not both" in both.err
+    again = await hooked.run("delivery", "redeliver", "--state", "failed", "--channel",
+                             "webhook", "--json", user="admin")
+    assert again.code == 0, again.err
+    (new_id,) = again.json()["ids"]
+    record = await gw.get(f"/v1/deliveries/{new_id}", user="admin")
+    assert record["redeliveryOf"] == failed[0]["id"]
+    refused = await hooked.run("delivery", "redeliver", "--state", "failed")
+    assert refused.code == 1 and "forbidden" in refused.err
+
+
+def test_redeliver_by_filter_on_a_gateway_without_the_endpoint() -> None:
+    from gateway.client.commands import Context, redeliver
+    from gateway.client.http import ApiError
+
+    calls: list[tuple[str, str]] = []
+
+    class OlderGateway:
+        def call(self, method: str, path: str, **_: Any) -> Any:
+            calls.append((method, path))
+            if path == "/v1/deliveries/redeliver":
+                raise ApiError(405, "method-not-allowed", "no such method")
+            if method == "GET":
+                return {"items": [{"id": "a", "state": "failed"},
+                                  {"id": "b", "state": "queued"}], "nextCursor": None}
+            return {"id": "new-" + path.split("/")[3]}
+
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(OlderGateway(), json=True, out=out, err=err)  # type: ignore[arg-type]
+    args = argparse.Namespace(ids=[], filters=[("state", "failed")], leaf=None)
+    assert redeliver(ctx, args) == 0
+    assert json.loads(out.getvalue()) == {"ids": ["new-a"]}
+    assert calls[-1] == ("POST", "/v1/deliveries/a/redeliver")
 
 
 # --- failures without an answer, tokens, usage ------------------------------------------

@@ -209,15 +209,60 @@ def get_delivery(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+REDELIVER_AT_MOST = 1000  # POST /v1/deliveries/redeliver's bound (SPEC §9)
+
+
 def redeliver(ctx: Context, args: argparse.Namespace) -> int:
-    """One `POST /v1/deliveries/{id}/redeliver` per id: each id gets its own answer or
-    refusal, which is what `redeliver ID [ID ...]` promises (the filtered bulk endpoint
-    answers with new ids only, and this command takes ids, not filters)."""
-    return _for_each(ctx, "redeliver", args.ids,
-                     lambda i: ctx.api.call("POST", f"/v1/deliveries/{segment(i)}/redeliver"),
-                     lambda d: f"{d['id']}  {d['state']}  redelivery of {d['redeliveryOf']}"
-                               f" (request {d['requestId']}, {d['channel']} to "
-                               f"{d['destination']})")
+    """With ids, one `POST /v1/deliveries/{id}/redeliver` per id: each id gets its own answer
+    or refusal. With filters, one `POST /v1/deliveries/redeliver` (a gateway without it: the
+    matching records listed, then one call per record)."""
+    if args.ids and args.filters:
+        args.leaf.error("give delivery ids or filters, not both")
+    if args.ids:
+        return _for_each(ctx, "redeliver", args.ids,
+                         lambda i: ctx.api.call("POST",
+                                                f"/v1/deliveries/{segment(i)}/redeliver"),
+                         lambda d: f"{d['id']}  {d['state']}  redelivery of "
+                                   f"{d['redeliveryOf']} (request {d['requestId']}, "
+                                   f"{d['channel']} to {d['destination']})")
+    if not args.filters:
+        args.leaf.error("give one or more delivery ids, or filters (e.g. --state failed)")
+    filters = dict(args.filters)
+    try:
+        answer = ctx.api.call("POST", "/v1/deliveries/redeliver", body={"filters": filters})
+    except ApiError as exc:
+        if exc.status not in (404, 405):
+            raise
+        return _redeliver_listed(ctx, filters)
+    return _show_redelivered(ctx, answer["ids"], 0)
+
+
+def _redeliver_listed(ctx: Context, filters: dict[str, str]) -> int:
+    """For a gateway without the filtered endpoint: the same matches, one call each."""
+    listed = _page_through(ctx, "/v1/deliveries", list(filters.items()), sys.maxsize, 500,
+                           None)["items"]
+    matches = [d["id"] for d in listed if d["state"] not in ("queued", "sending")]
+    if len(matches) > REDELIVER_AT_MOST:
+        raise ApiError(409, "too-many-matches",
+                       f"more than {REDELIVER_AT_MOST} deliveries match: narrow the filters")
+    ids, failed = [], 0
+    for one in matches:
+        try:
+            ids.append(ctx.api.call("POST", f"/v1/deliveries/{segment(one)}/redeliver")["id"])
+        except ApiError as exc:
+            ctx.refused(f"redeliver {one}", exc)
+            failed += 1
+    return _show_redelivered(ctx, ids, failed)
+
+
+def _show_redelivered(ctx: Context, ids: list[str], failed: int) -> int:
+    if ctx.json:
+        ctx.show({"ids": ids}, str)
+    elif ids:
+        print("\n".join(ids), file=ctx.out)
+    print(f"{len(ids)} redelivered" + (f", {failed} refused" if failed else ""),
+          file=ctx.err)
+    return 1 if failed else 0
 
 
 VERBS: dict[str, Callable[[Context, argparse.Namespace], int]] = {

@@ -151,8 +151,16 @@ def _deliveries(verbs: Any, common: argparse.ArgumentParser) -> None:
     get = _leaf(sub, "get", "get_delivery", "one record, with the request that was sent",
                 common)
     get.add_argument("id", metavar="ID")
-    _ids(_leaf(sub, "redeliver", "redeliver", "a new attempt of each record", common),
-         "delivery")
+    again = _leaf(sub, "redeliver", "redeliver",
+                  "a new attempt of each record, or of every finished record matching filters",
+                  common)
+    again.add_argument("ids", nargs="*", metavar="ID", help="one or more delivery ids")
+    filters = again.add_argument_group(
+        "filters", "instead of ids: every finished record matching them, at most 1,000 "
+                   "(e.g. --state failed --since 2026-01-01)")
+    for name in DELIVERY_FILTERS:
+        filters.add_argument(f"--{name}", action=Filter,
+                             metavar="TIME" if name == "since" else "VALUE")
 
 
 def _listing(ls: argparse.ArgumentParser, order_example: str | None) -> None:
