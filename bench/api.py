@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,10 +42,11 @@ ADMIN = ("admin@acme.com", "bench-admin-token-0000000003")
 ITEM = "API/customer/customer-profile"
 
 
-def gateway_config(db: Path, port: int, synchronous: str) -> dict:
+def gateway_config(db: Path, port: int, synchronous: str, store: dict | None = None) -> dict:
+    """`store`: another store section (PostgreSQL, bench/backends.py) instead of `db`."""
     return {
         "server": {"host": "127.0.0.1", "port": port},
-        "store": {"path": str(db), "synchronous": synchronous},
+        "store": store or {"path": str(db), "synchronous": synchronous},
         "users": [
             {"email": REQUESTER[0], "token": REQUESTER[1]},
             {"email": APPROVER[0], "token": APPROVER[1]},
@@ -88,30 +90,41 @@ async def run_gateway(tmp: Path, synchronous: str, n: int, concurrency: int) -> 
                                                     synchronous)))
     proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
     base = f"http://127.0.0.1:{port}"
-    ids: list[str] = [""] * n
     try:
         await wait_ready(f"{base}/healthz", proc)
-        create_url = f"{base}/v1/user/{REQUESTER[0]}/request-access"
-        as_requester = {"Authorization": f"Bearer {REQUESTER[1]}"}
-        as_approver = {"Authorization": f"Bearer {APPROVER[1]}"}
-
-        async def create(session: aiohttp.ClientSession, i: int) -> int:
-            async with session.post(create_url, json=body(i), headers=as_requester) as r:
-                ids[i] = (await r.json())["id"]
-                return r.status
-
-        async def approve(session: aiohttp.ClientSession, i: int) -> int:
-            url = f"{base}/v1/resource-access-requests/{ids[i]}/process"
-            async with session.post(url, json={"decision": "approve", "remarks": "ok"},
-                                    headers=as_approver) as r:
-                await r.read()
-                return r.status
-
-        created = await load(n, concurrency, create, 201)
-        approved = await load(n, concurrency, approve, 200)
-        return {"create": created, "approve": approved}
+        return await create_and_approve([base], n, concurrency)
     finally:
         stop(proc)
+
+
+async def create_and_approve(bases: list[str], n: int, concurrency: int, first: int = 0,
+                             between: Callable[[str], Awaitable[None]] | None = None) -> dict:
+    """`n` creations, then their `n` approvals, `concurrency` in flight; call i goes to
+    instance i % len(bases) (several instances on one PostgreSQL database). `between(phase)`
+    is awaited before each phase (bench/backends.py counts statements and CPU per phase)."""
+    ids: list[str] = [""] * n
+    as_requester = {"Authorization": f"Bearer {REQUESTER[1]}"}
+    as_approver = {"Authorization": f"Bearer {APPROVER[1]}"}
+
+    async def create(session: aiohttp.ClientSession, i: int) -> int:
+        url = f"{bases[i % len(bases)]}/v1/user/{REQUESTER[0]}/request-access"
+        async with session.post(url, json=body(first + i), headers=as_requester) as r:
+            ids[i] = (await r.json())["id"]
+            return r.status
+
+    async def approve(session: aiohttp.ClientSession, i: int) -> int:
+        url = f"{bases[i % len(bases)]}/v1/resource-access-requests/{ids[i]}/process"
+        async with session.post(url, json={"decision": "approve", "remarks": "ok"},
+                                headers=as_approver) as r:
+            await r.read()
+            return r.status
+
+    results = {}
+    for phase, call, expect in (("create", create, 201), ("approve", approve, 200)):
+        if between is not None:
+            await between(phase)
+        results[phase] = await load(n, concurrency, call, expect)
+    return results
 
 
 def fill(db: Path, rows: int) -> None:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aiosmtplib
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from api import ADMIN, APPROVER, ITEM, REQUESTER, gateway_config  # noqa: E402
 from common import free_port, load, peak_rss_mb, percentile, start, stop, wait_ready  # noqa: E402
 
-from gateway.delivery.outbox import redelivery  # noqa: E402
+from gateway.delivery.outbox import DELIVERIES_CHANNEL, redelivery  # noqa: E402
 from gateway.hooks.mail_message import build_message  # noqa: E402
 from gateway.signing import sign  # noqa: E402
 from gateway.store import deliveries as delivery_store  # noqa: E402
@@ -114,13 +115,16 @@ async def settle(base: str, timeout: float = 120) -> None:
             await asyncio.sleep(0.1)
 
 
-async def create_requests(base: str, first: int, n: int) -> list[str]:
+async def create_requests(base: str | list[str], first: int, n: int,
+                          resource: str = ITEM) -> list[str]:
+    """`n` requests for `resource`; with a list of instances, request i goes to i % len."""
+    bases = [base] if isinstance(base, str) else base
     ids: list[str] = [""] * n
-    url = f"{base}/v1/user/{REQUESTER[0]}/request-access"
     headers = {"Authorization": f"Bearer {REQUESTER[1]}"}
 
     async def call(session: aiohttp.ClientSession, i: int) -> int:
-        body = {"resource": ITEM, "action": f"read-{first + i}", "reason": "bench"}
+        url = f"{bases[i % len(bases)]}/v1/user/{REQUESTER[0]}/request-access"
+        body = {"resource": resource, "action": f"read-{first + i}", "reason": "bench"}
         async with session.post(url, json=body, headers=headers) as r:
             ids[i] = (await r.json())["id"]
             return r.status
@@ -138,30 +142,64 @@ async def approve(session: aiohttp.ClientSession, base: str, request_id: str) ->
         return r.status
 
 
-async def drain(tmp: Path, config: Path, db: str, peers: str, channel: str, n: int,
-                base: str) -> float:
-    """The dispatcher alone: start the gateway on a file holding `n` queued deliveries, one
-    per request (manual redeliveries of the burst's records), and time how fast they arrive."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.row_factory = sqlite3.Row
+def queue_redeliveries(conn: Any, channel: str, n: int, notify: bool = False) -> int:
+    """Queue manual redeliveries of up to `n` delivered records of `channel`, one per
+    request, in one transaction, on a plain connection (sqlite3, or the PostgreSQL store's
+    connection: `notify` then wakes the running instances' dispatchers at the commit)."""
     originals = delivery_store.page(conn, filters={"state": "delivered", "channel": channel},
                                     since=None, after_seq=None, limit=n)
     now = format_time(utcnow())
     conn.execute("BEGIN")
     for original in originals:
         redelivery(conn, original, now)
+    if notify:
+        conn.execute(f"NOTIFY {DELIVERIES_CHANNEL}")
     conn.execute("COMMIT")
+    return len(originals)
+
+
+def drain_rate(arrived: list, queued: int) -> float:
+    """Deliveries per second from the first arrival to the last (start-up left out)."""
+    if len(arrived) < 2:
+        raise RuntimeError(f"drain: {len(arrived)} of {queued} arrived; see gateway.log")
+    times = sorted(a for a, _ in arrived)
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+async def drain(tmp: Path, config: Path, db: str, peers: str, channel: str, n: int,
+                base: str) -> float:
+    """The dispatcher alone: start the gateway on a file holding `n` queued deliveries, one
+    per request (manual redeliveries of the burst's records), and time how fast they arrive."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    queued = queue_redeliveries(conn, channel, n)
     conn.close()
     await reset(peers)
     proc = start(["-m", "gateway", "serve", "--config", str(config)], tmp / "gateway.log")
     try:
-        arrived = await wait_arrivals(peers, channel, len(originals))
+        arrived = await wait_arrivals(peers, channel, queued)
     finally:
         stop(proc)
-    if len(arrived) < 2:
-        raise RuntimeError(f"drain: {len(arrived)} of {len(originals)} arrived; see gateway.log")
-    times = sorted(a for a, _ in arrived)
-    return (len(times) - 1) / (times[-1] - times[0])
+    return drain_rate(arrived, queued)
+
+
+async def steady(bases: list[str], ids: list[str], rate: float, peers: str,
+                 channel: str) -> list[float]:
+    """Approve `ids` at a steady `rate` per second (approval i on instance i % len(bases));
+    the latencies from each transition to its arrival, in ms."""
+    await reset(peers)
+    async with aiohttp.ClientSession() as session:
+        t0 = time.monotonic()
+        tasks = []
+        for i, request_id in enumerate(ids):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(approve(session, bases[i % len(bases)],
+                                                     request_id)))
+        await asyncio.gather(*tasks)
+    arrived = await wait_arrivals(peers, channel, len(ids))
+    return [(a - s) * 1000 for a, s in arrived]
 
 
 async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port: int,
@@ -196,18 +234,7 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
         # Steady load: `steady_rate` approvals per second, latency transition -> arrival.
         steady_ids = await create_requests(base, n, n)
         await settle(base)
-        await reset(peers)
-        async with aiohttp.ClientSession() as session:
-            t0 = time.monotonic()
-            tasks = []
-            for i, request_id in enumerate(steady_ids):
-                delay = t0 + i / steady_rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(approve(session, base, request_id)))
-            await asyncio.gather(*tasks)
-        arrived = await wait_arrivals(peers, channel, n)
-        latencies = [(a - s) * 1000 for a, s in arrived]
+        latencies = await steady([base], steady_ids, steady_rate, peers, channel)
         rss_mb = peak_rss_mb(proc.pid)
         async with aiohttp.ClientSession() as session, session.get(
             f"{base}/v1/deliveries?state=failed&limit=1",
@@ -221,7 +248,7 @@ async def run_gateway(tmp: Path, mode: str, channel: str, peers: str, http_port:
         return {
             "approvals_per_s": approvals["rate"], "deliveries_per_s": burst_rate,
             "drain_per_s": drain_rate, "rss_mb": rss_mb,
-            "arrived": len(arrived), "p50": statistics.median(latencies),
+            "arrived": len(latencies), "p50": statistics.median(latencies),
             "p99": percentile(latencies, 0.99), "failed": failed,
         }
     finally:
