@@ -377,6 +377,10 @@ async def test_delivery_redeliver_by_filter(hooked: Client) -> None:
     assert record["redeliveryOf"] == failed[0]["id"]
     refused = await hooked.run("delivery", "redeliver", "--state", "failed")
     assert refused.code == 1 and "forbidden" in refused.err
+    shown = await hooked.run("delivery", "get", failed[0]["id"], user="admin")
+    assert re.search(r"reached: +answered \(dns \d+ ms, connect \d+ ms, sent \d+ ms, "
+                     r"answered \d+ ms\)\n", shown.out), shown.out
+    assert re.search(r"address: +127\.0\.0\.1:\d+\n", shown.out), shown.out
 
 
 def test_redeliver_by_filter_on_a_gateway_without_the_endpoint() -> None:

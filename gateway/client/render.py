@@ -124,6 +124,14 @@ def _result(record: dict[str, Any], most: int = 10_000) -> str:
     return ""
 
 
+def _phase(record: dict[str, Any]) -> str:
+    """`sent (dns 0 ms, connect 1 ms, sent 5000 ms)`: how far the attempt got (SPEC §6)."""
+    if not record.get("phase"):
+        return ""
+    spent = ", ".join(f"{k} {v} ms" for k, v in (record.get("phaseMs") or {}).items())
+    return f"{record['phase']} ({spent})" if spent else record["phase"]
+
+
 def deliveries_table(items: Sequence[dict[str, Any]], style: Style) -> str:
     rows = [[d["id"], d["requestId"], d["event"], d["channel"], d["destination"],
              _state(d["state"]), _result(d, RESULT_WIDTH), relative(d.get("attemptedAt"))]
@@ -146,6 +154,8 @@ def delivery_detail(record: dict[str, Any], style: Style) -> str:
         ("created", moment(record.get("createdAt"))),
         ("attempted", moment(record.get("attemptedAt"))),
         ("took", f"{record['durationMs']} ms" if record.get("durationMs") is not None else ""),
+        ("reached", _phase(record)),
+        ("address", record.get("remoteAddress") or ""),
         ("answer", (record.get("responseSnippet") or "").replace("\n", " ")),
         ("redelivery of", record.get("redeliveryOf") or ""),
     ], style), headers, sent.get("body") or ""]))
