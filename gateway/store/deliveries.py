@@ -120,12 +120,16 @@ def _claim_sql(bounded: bool, skip_locked: str) -> str:
              "9223372036854775807) ") if bounded else ""
     # MATERIALIZED: the choice runs once. As a plain `IN (subquery)` PostgreSQL may run it
     # again for each row it updates, and `LIMIT 1` then claimed 8 records.
+    # The lane check is a correlated subquery, run per candidate on the (request_id, seq)
+    # index: written as NOT EXISTS, PostgreSQL planned it as an anti-join that, on a table
+    # grown since its last ANALYZE, scanned every queued record per candidate (a claim of 64
+    # among 1,500 queued took 21 ms, and minutes under load; bench/backends.py).
     return (
         "WITH picked AS MATERIALIZED ("
         " SELECT d.seq FROM deliveries d WHERE d.state = 'queued' AND d.channel = ? "
-        f" {bound}AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id"
-        "  AND e.seq < d.seq AND e.channel = d.channel AND e.destination = d.destination"
-        "  AND e.state IN ('queued', 'sending'))"
+        f" {bound}AND d.seq = (SELECT min(e.seq) FROM deliveries e"
+        "  WHERE e.request_id = d.request_id AND e.channel = d.channel"
+        "  AND e.destination = d.destination AND e.state IN ('queued', 'sending'))"
         f" ORDER BY d.seq LIMIT ?{skip_locked}) "
         "UPDATE deliveries SET state = 'sending', attempted_at = ?, claimed_by = ? "
         "WHERE state = 'queued' AND seq IN (SELECT seq FROM picked) "

@@ -118,7 +118,16 @@ ALTER TABLE deliveries ADD COLUMN phase {T}, ADD COLUMN phase_ms {T},
     ADD COLUMN remote_address {T};
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+# The claim's lane check (store.deliveries.claim) finds the open records of one lane here;
+# without it, on statistics older than the table's growth, PostgreSQL chose an index per
+# channel and read every queued record for each candidate (35 ms for a claim of 64 among
+# 3,000 queued, 1.9 ms with it).
+_V4 = """
+CREATE INDEX idx_deliveries_open_lanes ON deliveries (request_id, channel, destination, seq)
+    WHERE state IN ('queued', 'sending');
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 
 
 def schema_version(conn: Any) -> int:
