@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.store.codec import Column, col, from_row, to_row
 from gateway.store.database import forget_catalog
+from gateway.store.dialect import catalog_changed
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def page(conn: sqlite3.Connection, table: Table, *, after: str | None,
 
 def insert(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: str) -> None:
     forget_catalog(conn)
+    catalog_changed(conn)
     row = to_row(table.columns, record) | {"created_at": now, "updated_at": now}
     names = ", ".join(f'"{n}"' for n in row)
     marks = ", ".join("?" for _ in row)
@@ -89,6 +91,7 @@ def insert(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: 
 
 def update(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: str) -> None:
     forget_catalog(conn)
+    catalog_changed(conn)
     row = to_row(table.columns, record) | {"updated_at": now}
     key = row.pop(table.pk)
     sets = ", ".join(f'"{n}" = ?' for n in row)
@@ -99,6 +102,7 @@ def update(conn: sqlite3.Connection, table: Table, record: dict[str, Any], now: 
 
 def delete(conn: sqlite3.Connection, table: Table, key: str) -> None:
     forget_catalog(conn)
+    catalog_changed(conn)
     conn.execute(f'DELETE FROM "{table.name}" WHERE "{table.pk}" = ?', (key,))
 
 
@@ -118,6 +122,7 @@ def items_using_policy(conn: sqlite3.Connection, code: str) -> list[str]:
 
 def set_item_policy(conn: sqlite3.Connection, key: str, code: str | None, now: str) -> None:
     forget_catalog(conn)
+    catalog_changed(conn)
     conn.execute(
         "UPDATE items SET policy_code = ?, updated_at = ? WHERE key = ?", (code, now, key)
     )

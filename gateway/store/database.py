@@ -340,7 +340,9 @@ def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
     again: list[_Write] = []
     notifies: set[str] = set()
     transient = getattr(conn, "TransientError", ())
-    conn.execute(dialect.begin)
+    begun = conn.execute(dialect.begin)
+    if dialect.shared:
+        _check_catalog_version(conn, begun)
     for write in batch:
         operation, args, future = write.operation, write.args, write.future
         if isolated:
@@ -382,6 +384,16 @@ def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
             conn.execute(f"NOTIFY {channel}")
         conn.execute("COMMIT")
     return outcomes, callbacks, again
+
+
+def _check_catalog_version(conn: Any, begun: Any) -> None:
+    """The catalog version read with BEGIN (store.dialect.catalog_changed): the writer's
+    cached catalog records hold only while it is the one they were read at."""
+    begun.nextset()
+    version = begun.fetchone()[0]
+    if version != conn.catalog_version:
+        forget_catalog(conn)
+        conn.catalog_version = version
 
 
 class _Retry(Exception):

@@ -27,7 +27,9 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", begin="BEGIN IMMEDIATE", begin_read="BEGIN", lock_rows="",
                  skip_locked="", shared=False)
-POSTGRESQL = Dialect("postgresql", begin="BEGIN",
+# On PostgreSQL a write transaction also reads the catalog's version in the same round trip
+# (see `catalog_changed`).
+POSTGRESQL = Dialect("postgresql", begin="BEGIN; SELECT version FROM gateway_catalog_version",
                      begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                      lock_rows=" FOR UPDATE",
                      skip_locked=" FOR UPDATE SKIP LOCKED", shared=True)
@@ -51,3 +53,12 @@ def exclusively(conn: Any, name: str) -> None:
     transactions already do)."""
     if dialect_of(conn).shared:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+
+
+def catalog_changed(conn: Any) -> None:
+    """A policy, item or use case changes in this transaction. Each instance's writer caches
+    catalog records (`store.catalog.cached`) and reads this version when it begins a batch:
+    one that changed since drops its cache, so an answer given by any instance is seen by
+    the next batch of every other (one process on SQLite: its own writes clear the cache)."""
+    if dialect_of(conn).shared:
+        conn.execute("UPDATE gateway_catalog_version SET version = version + 1")

@@ -127,7 +127,14 @@ CREATE INDEX idx_deliveries_open_lanes ON deliveries (request_id, channel, desti
     WHERE state IN ('queued', 'sending');
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+# Bumped by every catalog write and read with every write transaction's BEGIN: the writers'
+# catalog caches stay exact across instances (store.dialect.catalog_changed).
+_V5 = """
+CREATE TABLE gateway_catalog_version (version bigint NOT NULL);
+INSERT INTO gateway_catalog_version (version) VALUES (0);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 
 
 def schema_version(conn: Any) -> int:

@@ -98,8 +98,10 @@ class PgConnection:
     dialect = POSTGRESQL
     IntegrityError = psycopg.IntegrityError
     TransientError = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-    # No catalog cache: other instances change the catalog too (store.catalog.cached).
+    # Only the writer has a catalog cache, kept exact across instances by the catalog
+    # version it reads with each BEGIN (store.dialect.catalog_changed).
     catalog_cache: dict[tuple[str, str], Any] | None = None
+    catalog_version: int | None = None
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
@@ -205,6 +207,7 @@ class PostgresDatabase(Database):
         finally:
             if conn.usable:
                 conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+        conn.catalog_cache = {}
         return conn
 
     def _connect_reader(self) -> PgConnection:
@@ -225,6 +228,7 @@ class PostgresDatabase(Database):
                     conn.close()
                 self._conn = None
             self._conn = self._connect()
+            self._conn.catalog_cache = {}
             log.info("connected to PostgreSQL at %s again", describe(self.url))
             return self._conn
 
