@@ -85,7 +85,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     return answer(delivery_store.detail(found))
 
 
-def _redeliver(conn: sqlite3.Connection, actor: str, delivery_id: str) -> dict[str, Any]:
+def redeliver_record(conn: sqlite3.Connection, actor: str, delivery_id: str) -> dict[str, Any]:
     original = delivery_store.get(conn, delivery_id)
     if original is None:
         raise NotFound("no such delivery", code="delivery-not-found")
@@ -106,7 +106,7 @@ def _redeliver(conn: sqlite3.Connection, actor: str, delivery_id: str) -> dict[s
 async def redeliver(request: web.Request) -> web.Response:
     user = user_of(request)
     permissions.check_admin(user)
-    created = await request.app[DATABASE].write(_redeliver, user.email,
+    created = await request.app[DATABASE].write(redeliver_record, user.email,
                                                 request.match_info["id"])
     request.app[DISPATCHER].poke()
     return answer(created, status=201)
@@ -122,7 +122,7 @@ def _redeliver_matching(conn: sqlite3.Connection, actor: str, filters: dict[str,
         raise Conflict(f"more than {REDELIVER_AT_MOST} deliveries match: narrow the filters "
                        "(for example with since or requestId)", code="too-many-matches",
                        limit=REDELIVER_AT_MOST)
-    return [_redeliver(conn, actor, found["id"])["id"] for found in matches]
+    return [redeliver_record(conn, actor, found["id"])["id"] for found in matches]
 
 
 @routes.post("/v1/deliveries/redeliver")

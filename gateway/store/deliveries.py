@@ -74,9 +74,9 @@ def for_request(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any
     return [record(r) for r in rows]
 
 
-def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None,
-         after_seq: int | None, limit: int, redeliverable: bool = False) -> list[dict[str, Any]]:
-    """`redeliverable`: only finished records that have a body to send again."""
+def _where(filters: dict[str, str], *, since: str | None = None,
+           redeliverable: bool = False) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of the filters of `GET /v1/deliveries`."""
     where, params = ["1 = 1"], []
     if redeliverable:
         where.append("state NOT IN ('queued', 'sending') AND payload IS NOT NULL")
@@ -90,12 +90,32 @@ def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None
     if since is not None:
         where.append("created_at >= ?")
         params.append(since)
+    return where, params
+
+
+def page(conn: sqlite3.Connection, *, filters: dict[str, str], since: str | None,
+         after_seq: int | None, limit: int, redeliverable: bool = False) -> list[dict[str, Any]]:
+    """`redeliverable`: only finished records that have a body to send again."""
+    where, params = _where(filters, since=since, redeliverable=redeliverable)
     if after_seq is not None:
         where.append("seq > ?")
         params.append(after_seq)
     rows = conn.execute(
         f"SELECT {SELECT} FROM deliveries WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
         (*params, limit)).fetchall()
+    return [record(r) for r in rows]
+
+
+def newest_first(conn: sqlite3.Connection, *, filters: dict[str, str],
+                 before_seq: int | None, limit: int) -> list[dict[str, Any]]:
+    """The same filters, newest first (the web inbox's delivery log)."""
+    where, params = _where(filters)
+    if before_seq is not None:
+        where.append("seq < ?")
+        params.append(before_seq)
+    rows = conn.execute(
+        f"SELECT {SELECT} FROM deliveries WHERE {' AND '.join(where)} "
+        "ORDER BY seq DESC LIMIT ?", (*params, limit)).fetchall()
     return [record(r) for r in rows]
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.deliveries import FILTERS, _redeliver
+from gateway.api.deliveries import FILTERS, redeliver_record
 from gateway.api.keys import CATALOG, DATABASE, DISPATCHER
 from gateway.catalog.changes import ITEM, POLICY, Kind, public
 from gateway.errors import GatewayError, InvalidField
 from gateway.requests import permissions
 from gateway.store import catalog as catalog_store
-from gateway.store import ui as ui_store
+from gateway.store import deliveries as delivery_store
 from gateway.ui.keys import VISITOR
 from gateway.ui.render import page, see_other
 
@@ -57,7 +57,7 @@ async def deliveries(request: web.Request) -> web.Response:
     before = request.query.get("before", "")
     before_seq = int(before) if before.isdecimal() and len(before) <= 18 else None
     records = await request.config_dict[DATABASE].read(
-        ui_store.deliveries_newest_first, filters=filters, before_seq=before_seq,
+        delivery_store.newest_first, filters=filters, before_seq=before_seq,
         limit=PAGE_SIZE + 1)
     more = len(records) > PAGE_SIZE
     records = records[:PAGE_SIZE]
@@ -71,7 +71,7 @@ async def deliveries(request: web.Request) -> web.Response:
 @routes.post("/ui/deliveries/{id}/redeliver")
 async def redeliver(request: web.Request) -> web.Response:
     actor = _admin(request)
-    created = await request.config_dict[DATABASE].write(_redeliver, actor,
+    created = await request.config_dict[DATABASE].write(redeliver_record, actor,
                                                         request.match_info["id"])
     request.config_dict[DISPATCHER].poke()
     return see_other(f"/ui/deliveries?requestId={created['requestId']}&done=redelivered")
