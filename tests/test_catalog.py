@@ -161,9 +161,9 @@ async def test_item_validation(gw: Gateway) -> None:
         status, answer = await gw.call("POST", "/v1/items", user="admin", json={**base, **change})
         assert status == 400, (change, answer)
         assert answer["error"]["details"]["field"] == field
-    # Rules that need the stored catalog: no such policy (404), a policy that does not cover
+    # Rules that need the stored catalog: no such policy (409), a policy that does not cover
     # the item's type (409), a property code given twice (409).
-    for change, expected in (({"policyCode": "nope"}, 404),
+    for change, expected in (({"policyCode": "nope"}, 409),
                              ({"type": "custom", "policyCode": "uc-policy"}, 409)):
         status, answer = await gw.call("POST", "/v1/items", user="admin",
                                        json={**base, **change})

@@ -66,7 +66,9 @@ class CatalogChanges:
     def _check_link(self, conn: sqlite3.Connection, item: dict[str, Any], code: str) -> None:
         policy = catalog.get(conn, catalog.POLICIES, code)
         if policy is None:
-            raise NotFound(f"policyCode: no policy {code}", code="policy-not-found",
+            # 409, not 404: the item in the path exists; what it names does not (a 404
+            # tells a client that the item it just created is gone).
+            raise Conflict(f"policyCode: no policy {code}", code="policy-not-found",
                            field="policyCode")
         if item["type"] not in policy["itemTypes"]:
             raise Conflict(f"policyCode: policy {code} does not cover items of type "
