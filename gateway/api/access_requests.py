@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.api.http import answer, read_json, user_of
@@ -57,13 +59,18 @@ async def list_requests(request: web.Request) -> web.Response:
     return answer({"items": [public(r) for r in items], "nextCursor": cursor})
 
 
-async def visible_request(request: web.Request) -> dict:
-    request_id = request.match_info["id"]
-    found = await request.app[DATABASE].read(request_store.get, request_id)
+async def find_visible(database: Any, user: Any, request_id: str) -> dict:
+    """The request, if `user` may see it: the one check behind the API and the pages."""
+    found = await database.read(request_store.get, request_id)
     if found is None:
         raise NotFound(f"no access request {request_id}", code="request-not-found")
-    permissions.check_view(user_of(request), found)
+    permissions.check_view(user, found)
     return found
+
+
+async def visible_request(request: web.Request) -> dict:
+    return await find_visible(request.app[DATABASE], user_of(request),
+                              request.match_info["id"])
 
 
 @routes.get("/v1/resource-access-requests/{id}")

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict
 
+from gateway.api.access_requests import find_visible
 from gateway.api.keys import DATABASE, LIFECYCLE, SCHEDULER
 from gateway.config import User
 from gateway.errors import GatewayError, InvalidField, NotFound
@@ -123,12 +124,8 @@ async def my_requests(request: web.Request) -> web.Response:
 
 async def _visible(request: web.Request) -> dict[str, Any]:
     """The request of the path, if this user may see it (as `GET /v1/.../{id}`)."""
-    request_id = request.match_info["id"]
-    found = await request.config_dict[DATABASE].read(request_store.get, request_id)
-    if found is None:
-        raise NotFound(f"no access request {request_id}", code="request-not-found")
-    permissions.check_view(_user(request), found)
-    return found
+    return await find_visible(request.config_dict[DATABASE], _user(request),
+                              request.match_info["id"])
 
 
 async def _request_page(request: web.Request, *, error: GatewayError | None = None,
