@@ -113,8 +113,12 @@ class Dispatcher:
             if self._poll is None:
                 await self._wake.wait()
             else:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the event is set (a poke at shutdown), and the
+                # loop then never ends (seen as SIGTERM hangs on PostgreSQL).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
             self._wake.clear()
             wants = self._wants()
             if not wants:

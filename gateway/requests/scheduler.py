@@ -68,5 +68,6 @@ class Scheduler:
                     delay = min(max((next_due - utcnow()).total_seconds(), 0.0), delay)
             self._planned = utcnow() + timedelta(seconds=delay)
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                with contextlib.suppress(TimeoutError):  # not wait_for: see Dispatcher._run
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
