@@ -1,39 +1,63 @@
 """The writer's group commit, on a real SQLite file, in both places where batches run (the
-writer thread with FULL, the event loop with NORMAL): batches, failures inside a batch,
-after-commit callbacks, the writer's catalog cache, long operations, checkpoints."""
+writer thread with FULL, the event loop with NORMAL), and on a real PostgreSQL database with
+`--backend postgresql`: batches, failures inside a batch, writes held back for the next
+round trip, after-commit callbacks, the writer's catalog cache, long operations,
+checkpoints."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.errors import Conflict
 from gateway.store import catalog
 from gateway.store import sqlite as database_module
+from gateway.store.database import Database as AnyDatabase
 from gateway.store.database import after_commit
+from gateway.store.dialect import execute_later
 from gateway.store.schema import migrate
 from gateway.store.sqlite import SQLiteDatabase as Database
+from tests.conftest import PG_PASSWORD_ENV, backend_of, new_pg_database
 
 POLICY = {"code": "p1", "name": "P1", "description": None, "itemTypes": ["dataset"],
           "reasonFormat": "free-text", "extraField": None, "approverRoles": ["owner"],
           "emailNotifications": False, "hook": {"type": "none"}}
 
 
-@pytest.fixture(params=["normal", "full"])
-async def database(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    db = Database(str(tmp_path / "store.db"), request.param)
-    db.open(migrate)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" in metafunc.fixturenames:
+        kinds = (["postgresql"] if backend_of(metafunc.config) == "postgresql"
+                 else ["normal", "full"])
+        metafunc.parametrize("database", kinds, indirect=True)
+
+
+@pytest.fixture
+async def database(tmp_path: Path, request: pytest.FixtureRequest
+                   ) -> AsyncIterator[AnyDatabase]:
+    db: AnyDatabase
+    if request.param == "postgresql":
+        from gateway.store import pg_schema
+        from gateway.store.postgresql import PostgresDatabase
+
+        store = new_pg_database(request.getfixturevalue("pg_cluster"))
+        db = PostgresDatabase(store["url"], os.environ[PG_PASSWORD_ENV], store["pool_size"])
+        db.open(pg_schema.migrate)
+    else:
+        db = Database(str(tmp_path / "store.db"), request.param)
+        db.open(migrate)
     await db.write(lambda conn: conn.execute("CREATE TABLE t (v TEXT UNIQUE)"))
     yield db
     await db.close()
 
 
-async def _one_batch(db: Database, *operations) -> list:
+async def _one_batch(db: AnyDatabase, *operations) -> list:
     """Queue `operations` while the writer is held, so that they form one batch."""
     release = threading.Event()
     hold = asyncio.ensure_future(db.write_long(lambda conn: release.wait(5)))
@@ -45,21 +69,24 @@ async def _one_batch(db: Database, *operations) -> list:
     return await asyncio.gather(*results, return_exceptions=True)
 
 
-def _insert(value: str, calls: list[str] | None = None):
-    def operation(conn: sqlite3.Connection) -> str:
+def _insert(value: str, calls: list[str] | None = None, *, later: bool = False):
+    def operation(conn: Any) -> str:
         if calls is not None:
             calls.append(value)
-        conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        if later:  # sent with the next statement on PostgreSQL (store.dialect)
+            execute_later(conn, "INSERT INTO t (v) VALUES (?)", (value,))
+        else:
+            conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
         return value
     return operation
 
 
-def _values(db: Database) -> list[str]:
-    conn = sqlite3.connect(db.path)
-    try:
-        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY v")]
-    finally:
-        conn.close()
+def _select_values(conn: Any) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY v")]
+
+
+async def _values(db: AnyDatabase) -> list[str]:
+    return await db.read(_select_values)
 
 
 async def test_a_failure_rolls_back_only_its_own_operation(database: Database) -> None:
@@ -69,7 +96,7 @@ async def test_a_failure_rolls_back_only_its_own_operation(database: Database) -
     assert results[0] == "a" and results[2] == "b"
     # A constraint the operation did not expect answers 409, not 500.
     assert isinstance(results[1], Conflict) and results[1].code == "write-conflict"
-    assert _values(database) == ["a", "b"]
+    assert await _values(database) == ["a", "b"]
     # The batch ran once without savepoints, failed at the duplicate, and ran again isolated.
     assert calls == ["a", "a", "a", "a", "b"]
 
@@ -78,7 +105,56 @@ async def test_a_batch_without_failure_runs_each_operation_once(database: Databa
     calls: list[str] = []
     results = await _one_batch(database, *(_insert(v, calls) for v in "xyz"))
     assert results == ["x", "y", "z"] and calls == ["x", "y", "z"]
-    assert _values(database) == ["x", "y", "z"]
+    assert await _values(database) == ["x", "y", "z"]
+
+
+async def test_a_held_back_write_that_fails_fails_only_its_own_operation(
+        database: AnyDatabase) -> None:
+    # On PostgreSQL the duplicate's error comes back with a later statement (here the
+    # COMMIT): the batch runs again isolated, where each operation sends its own.
+    results = await _one_batch(database, _insert("a", later=True), _insert("a", later=True),
+                               _insert("b", later=True))
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], Conflict) and results[1].code == "write-conflict"
+    assert await _values(database) == ["a", "b"]
+
+
+async def test_an_operation_alone_whose_held_back_write_fails_gets_a_conflict(
+        database: AnyDatabase) -> None:
+    await database.write(_insert("a", later=True))
+    with pytest.raises(Conflict) as raised:
+        await database.write(_insert("a", later=True))
+    assert raised.value.code == "write-conflict"
+    # Nothing of the failed operation is left to ride along with the next one.
+    assert await database.write(_insert("b")) == "b"
+    assert await _values(database) == ["a", "b"]
+
+
+async def test_an_operation_reads_its_own_held_back_writes(database: AnyDatabase) -> None:
+    def insert_then_count(conn: Any) -> int:
+        execute_later(conn, "INSERT INTO t (v) VALUES (?)", ("x",))
+        execute_later(conn, "INSERT INTO t (v) VALUES (?)", ("y",))
+        return conn.execute("SELECT count(*) FROM t").fetchone()[0]
+
+    assert await database.write(insert_then_count) == 2
+
+
+async def test_held_back_writes_travel_with_the_commit(database: AnyDatabase) -> None:
+    def three_writes(conn: Any) -> int | None:
+        before = getattr(conn, "total_changes", None)  # sqlite3's count of rows changed
+        for value in "pqr":
+            execute_later(conn, "INSERT INTO t (v) VALUES (?)", (value,))
+        return None if before is None else conn.total_changes - before
+
+    if database.dialect.shared:
+        before = database.round_trips()
+        assert await database.write(three_writes) is None
+        # BEGIN (with the catalog version), then the INSERTs and COMMIT in one pipeline.
+        assert database.round_trips() - before == 2
+    else:
+        # SQLite runs in the process: no round trip to save, the writes run as they come.
+        assert await database.write(three_writes) == 3
+    assert await _values(database) == ["p", "q", "r"]
 
 
 async def test_after_commit_callbacks_run_once_and_only_after_a_commit(
@@ -88,12 +164,12 @@ async def test_after_commit_callbacks_run_once_and_only_after_a_commit(
     def poke() -> None:
         fired.append("poke")
 
-    def failing(conn: sqlite3.Connection) -> None:
+    def failing(conn: Any) -> None:
         after_commit(conn, lambda: fired.append("rolled back"))
         raise ValueError("refused")
 
     def succeeding(value: str):
-        def operation(conn: sqlite3.Connection) -> None:
+        def operation(conn: Any) -> None:
             after_commit(conn, poke)
             _insert(value)(conn)
         return operation
@@ -101,11 +177,11 @@ async def test_after_commit_callbacks_run_once_and_only_after_a_commit(
     results = await _one_batch(database, succeeding("c"), failing, succeeding("d"))
     assert isinstance(results[1], ValueError)
     assert fired == ["poke"]  # the two successes share one callback; the failure none
-    assert _values(database) == ["c", "d"]
+    assert await _values(database) == ["c", "d"]
 
 
 async def test_the_catalog_cache_forgets_what_was_rolled_back(database: Database) -> None:
-    def insert_then_fail(conn: sqlite3.Connection) -> None:
+    def insert_then_fail(conn: Any) -> None:
         catalog.insert(conn, catalog.POLICIES, POLICY, "2026-01-01T00:00:00.000000Z")
         assert catalog.cached(conn, catalog.POLICIES, "p1") is not None
         raise ValueError("refused")
@@ -127,7 +203,7 @@ async def test_the_catalog_cache_forgets_what_was_rolled_back(database: Database
 async def test_the_catalog_cache_is_bounded(database: Database, monkeypatch) -> None:
     monkeypatch.setattr(catalog, "CACHE_MAX", 3)
 
-    def look_up_many(conn: sqlite3.Connection) -> int:
+    def look_up_many(conn: Any) -> int:
         for i in range(10):
             catalog.cached(conn, catalog.POLICIES, f"p{i}")
         return len(conn.catalog_cache)
@@ -135,7 +211,7 @@ async def test_the_catalog_cache_is_bounded(database: Database, monkeypatch) -> 
     assert await database.write(look_up_many) <= 3
 
 
-def _thread_name(conn: sqlite3.Connection) -> str:
+def _thread_name(conn: Any) -> str:
     return threading.current_thread().name
 
 
@@ -144,7 +220,7 @@ async def test_a_commit_that_syncs_never_runs_on_the_event_loop(database: Databa
     short = await database.write(_thread_name)
     long = await database.write_long(_thread_name)
     assert long != loop_thread  # long operations: always on the writer thread
-    if database.synchronous == "full":  # each commit syncs: never on the loop
+    if getattr(database, "synchronous", "full") == "full":  # commits wait: never on the loop
         assert short != loop_thread
     else:  # NORMAL commits do not wait for the disk: short batches run on the loop
         assert short == loop_thread
@@ -158,7 +234,11 @@ async def test_close_finishes_the_queued_writes_first(tmp_path: Path) -> None:
     await asyncio.sleep(0)  # queued, not yet run
     await db.close()
     assert [w.result() for w in writes] == [f"v{i:02}" for i in range(20)]
-    assert _values(db) == [f"v{i:02}" for i in range(20)]
+    conn = sqlite3.connect(db.path)
+    try:
+        assert _select_values(conn) == [f"v{i:02}" for i in range(20)]
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("synchronous", ["normal", "full"])

@@ -6,11 +6,13 @@ import sqlite3
 from typing import Any
 
 from gateway.store.codec import dump, load
+from gateway.store.dialect import execute_later
 
 
 def add(conn: sqlite3.Connection, *, at: str, actor: str, type: str, subject: str,
         before: Any = None, after: Any = None) -> None:
-    conn.execute(
+    execute_later(
+        conn,
         "INSERT INTO audit_events (at, actor, type, subject, before, after) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (at, actor, type, subject, dump(before), dump(after)),

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
 from gateway.errors import Conflict, StoreUnavailable
-from gateway.store.dialect import SQLITE, Dialect
+from gateway.store.dialect import SQLITE, Dialect, flush
 
 T = TypeVar("T")
 Operation = Callable[..., Any]
@@ -352,6 +352,8 @@ def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
             conn.pending_notifies = set()
         try:
             result = operation(conn, *args)
+            if isolated:
+                flush(conn)  # its held-back writes fail here, as its own
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -380,9 +382,25 @@ def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
             if dialect.shared:
                 conn.pending_notifies = None
     if conn.in_transaction:
-        for channel in sorted(notifies):
-            conn.execute(f"NOTIFY {channel}")
-        conn.execute("COMMIT")
+        try:
+            for channel in sorted(notifies):
+                conn.execute(f"NOTIFY {channel}")
+            conn.execute("COMMIT")  # with the last operation's held-back writes
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            # A held-back write failed (store.dialect.execute_later), or the COMMIT itself.
+            forget_catalog(conn)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isolated:
+                raise  # each operation flushed its own writes: the COMMIT failed
+            if len(batch) > 1:
+                raise _Retry from None  # whose write it was is not known here
+            write = batch[0]
+            if isinstance(exc, transient) and write.tries < TRIES:
+                return [], [], [write]
+            return [(write.future, None, _public(conn, exc))], [], []
     return outcomes, callbacks, again
 
 

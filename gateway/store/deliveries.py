@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.delivery.outcome import Outcome
 from gateway.store.codec import col, dump, from_row, load, to_row
-from gateway.store.dialect import dialect_of
+from gateway.store.dialect import dialect_of, execute_later
 
 COLUMNS = (
     col("id"), col("event"), col("channel"), col("destination"),
@@ -59,7 +59,7 @@ def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
     error = rec.get("error")
     if error:
         row["error_kind"], row["error_message"] = error["kind"], error["message"]
-    conn.execute(_insert_sql(tuple(row)), tuple(row.values()))
+    execute_later(conn, _insert_sql(tuple(row)), tuple(row.values()))
 
 
 def get(conn: sqlite3.Connection, delivery_id: str) -> dict[str, Any] | None:
@@ -203,7 +203,8 @@ def release_and_interrupt(conn: Any, instance: str, at: str, begun: list[int]) -
 
 
 def finish(conn: Any, seq: int, outcome: Outcome) -> None:
-    conn.execute(
+    execute_later(
+        conn,
         "UPDATE deliveries SET state = ?, attempted_at = ?, finished_at = ?, duration_ms = ?, "
         "http_status = ?, smtp_code = ?, error_kind = ?, error_message = ?, "
         "response_snippet = ?, request_headers = ?, phase = ?, phase_ms = ?, remote_address = ? "

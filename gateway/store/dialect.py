@@ -3,6 +3,7 @@ both, with `?` placeholders, and take the few words that differ from here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,3 +63,21 @@ def catalog_changed(conn: Any) -> None:
     the next batch of every other (one process on SQLite: its own writes clear the cache)."""
     if dialect_of(conn).shared:
         conn.execute("UPDATE gateway_catalog_version SET version = version + 1")
+
+
+def execute_later(conn: Any, sql: str, params: Sequence[Any]) -> None:
+    """A write whose result the operation does not read. PostgreSQL sends it with the next
+    statement, in one round trip (its error, if any, comes then: the writer attributes it,
+    store.database); SQLite, in the same process, runs it at once."""
+    later = getattr(conn, "execute_later", None)
+    if later is None:
+        conn.execute(sql, params)
+    else:
+        later(sql, params)
+
+
+def flush(conn: Any) -> None:
+    """Send what `execute_later` held back (nothing to do on SQLite)."""
+    flush_ = getattr(conn, "flush", None)
+    if flush_ is not None:
+        flush_()

@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.codec import col, dump, from_row, load, to_row
-from gateway.store.dialect import dialect_of
+from gateway.store.dialect import dialect_of, execute_later
 
 COLUMNS = (
     col("requestedBy", "requested_by"), col("action"), col("resource"),
@@ -54,8 +54,8 @@ def insert(conn: sqlite3.Connection, rec: dict[str, Any]) -> str:
     request_id = conn.execute(_insert_sql(tuple(row)), tuple(row.values())).fetchone()[0]
     recipients = {email.lower() for email in rec["recipients"]}
     if len(recipients) == 1:
-        conn.execute("INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
-                     (request_id, recipients.pop()))
+        execute_later(conn, "INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
+                      (request_id, recipients.pop()))
     elif recipients:
         conn.executemany("INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
                          [(request_id, email) for email in sorted(recipients)])
@@ -77,7 +77,7 @@ def get(conn: sqlite3.Connection, request_id: str, *, lock: bool = False
 
 def update(conn: sqlite3.Connection, request_id: str, changes: dict[str, Any], now: str) -> None:
     row = to_row(COLUMNS, changes) | {"updated_at": now}
-    conn.execute(_update_sql(tuple(row)), (*row.values(), int(request_id)))
+    execute_later(conn, _update_sql(tuple(row)), (*row.values(), int(request_id)))
 
 
 def count_open(conn: sqlite3.Connection, *, resource: str | None = None,
@@ -141,7 +141,8 @@ def next_due(conn: sqlite3.Connection) -> str | None:
 def add_activity(conn: sqlite3.Connection, request_id: str, *, at: str, actor: str,
                  from_state: str | None, to_state: str, comment: str | None,
                  changes: dict[str, Any] | None) -> None:
-    conn.execute(
+    execute_later(
+        conn,
         "INSERT INTO activity (request_id, at, actor, from_state, to_state, comment, changes) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (int(request_id), at, actor, from_state, to_state, comment, dump(changes)),
