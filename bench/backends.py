@@ -516,7 +516,7 @@ def report(runs: list[dict], args: argparse.Namespace) -> None:
         last = one[-1]
         print("\n== Where the round trips go, PostgreSQL x1, last round: round trips per "
               "operation; from pg_stat_statements, rows per call and server ms per call "
-              "(it does not see BEGIN/COMMIT/NOTIFY once psycopg prepared them: '-')")
+              "(it does not see BEGIN/COMMIT/NOTIFY once they are prepared: '-')")
         for ph in ("create", "approve", "steady", "drain"):
             p = last["phases"].get(ph)
             if not p:

@@ -1,8 +1,9 @@
 """`gateway serve`, counting the statements its PostgreSQL connections send (for
-bench/backends.py): each `PgConnection.execute` / `executemany` call is one round trip, as the
-store itself counts them (`PostgresDatabase.round_trips`). pg_stat_statements cannot count
-them all: psycopg prepares a statement once a connection has run it 5 times, and the server
-does not track transaction control (BEGIN, COMMIT) or NOTIFY run as prepared statements.
+bench/backends.py): each `PgConnection.execute` / `executemany` call, and each `flush` of
+held-back writes, is one round trip, as the store itself counts them
+(`PostgresDatabase.round_trips`); writes held back (`execute_later`) travel with the next
+one and are not counted apart. pg_stat_statements cannot count them all: the server does not
+track transaction control (BEGIN, COMMIT) or NOTIFY run as prepared statements.
 
     python bench/counted_serve.py COUNTS_FILE gateway-serve-arguments...
 
@@ -31,6 +32,7 @@ ASK_POLL_S = 0.02
 counts: collections.Counter[str] = collections.Counter()
 _execute = postgresql.PgConnection.execute
 _executemany = postgresql.PgConnection.executemany
+_flush = postgresql.PgConnection.flush
 
 
 def execute(self: Any, sql: str, params: Any = ()) -> Any:
@@ -41,6 +43,12 @@ def execute(self: Any, sql: str, params: Any = ()) -> Any:
 def executemany(self: Any, sql: str, rows: Any) -> Any:
     counts["executemany: " + sql] += 1
     return _executemany(self, sql, rows)
+
+
+def flush(self: Any) -> None:
+    if self._later:
+        counts["flush: held-back writes"] += 1
+    _flush(self)
 
 
 def answer(path: Path) -> None:
@@ -57,5 +65,6 @@ def answer(path: Path) -> None:
 if __name__ == "__main__":
     postgresql.PgConnection.execute = execute  # type: ignore[method-assign]
     postgresql.PgConnection.executemany = executemany  # type: ignore[method-assign]
+    postgresql.PgConnection.flush = flush  # type: ignore[method-assign]
     threading.Thread(target=answer, args=(Path(sys.argv[1]),), daemon=True).start()
     raise SystemExit(main(sys.argv[2:]))

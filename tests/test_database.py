@@ -24,7 +24,7 @@ from gateway.store.database import after_commit
 from gateway.store.dialect import execute_later
 from gateway.store.schema import migrate
 from gateway.store.sqlite import SQLiteDatabase as Database
-from tests.conftest import PG_PASSWORD_ENV, backend_of, new_pg_database
+from tests.conftest import PG_PASSWORD_ENV, backend_of
 
 POLICY = {"code": "p1", "name": "P1", "description": None, "itemTypes": ["dataset"],
           "reasonFormat": "free-text", "extraField": None, "approverRoles": ["owner"],
@@ -46,7 +46,7 @@ async def database(tmp_path: Path, request: pytest.FixtureRequest
         from gateway.store import pg_schema
         from gateway.store.postgresql import PostgresDatabase
 
-        store = new_pg_database(request.getfixturevalue("pg_cluster"))
+        store = request.getfixturevalue("store")  # a new database on the session's cluster
         db = PostgresDatabase(store["url"], os.environ[PG_PASSWORD_ENV], store["pool_size"])
         db.open(pg_schema.migrate)
     else:

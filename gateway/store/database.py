@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
 from gateway.errors import Conflict, StoreUnavailable
-from gateway.store.dialect import SQLITE, Dialect, flush
+from gateway.store.dialect import SQLITE, Dialect, execute_later, flush
 
 T = TypeVar("T")
 Operation = Callable[..., Any]
@@ -216,7 +216,7 @@ class Database:
         return conn
 
     def _read_on(self, conn: Any, operation: Operation, args: tuple[Any, ...]) -> Any:
-        conn.execute(self.dialect.begin_read)
+        execute_later(conn, self.dialect.begin_read, ())  # with the operation's first read
         try:
             return operation(conn, *args)
         finally:
@@ -340,9 +340,11 @@ def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
     again: list[_Write] = []
     notifies: set[str] = set()
     transient = getattr(conn, "TransientError", ())
-    begun = conn.execute(dialect.begin)
     if dialect.shared:
-        _check_catalog_version(conn, begun)
+        execute_later(conn, dialect.begin, ())  # travels with the catalog version's SELECT
+        _check_catalog_version(conn)
+    else:
+        conn.execute(dialect.begin)
     for write in batch:
         operation, args, future = write.operation, write.args, write.future
         if isolated:
@@ -404,11 +406,10 @@ def _run_ops(conn: Any, batch: list[_Write], dialect: Dialect, *, isolated: bool
     return outcomes, callbacks, again
 
 
-def _check_catalog_version(conn: Any, begun: Any) -> None:
-    """The catalog version read with BEGIN (store.dialect.catalog_changed): the writer's
-    cached catalog records hold only while it is the one they were read at."""
-    begun.nextset()
-    version = begun.fetchone()[0]
+def _check_catalog_version(conn: Any) -> None:
+    """The catalog version, read as the batch begins (store.dialect.catalog_changed): the
+    writer's cached catalog records hold only while it is the one they were read at."""
+    version = conn.execute("SELECT version FROM gateway_catalog_version").fetchone()[0]
     if version != conn.catalog_version:
         forget_catalog(conn)
         conn.catalog_version = version

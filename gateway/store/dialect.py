@@ -30,7 +30,7 @@ SQLITE = Dialect("sqlite", begin="BEGIN IMMEDIATE", begin_read="BEGIN", lock_row
                  skip_locked="", shared=False)
 # On PostgreSQL a write transaction also reads the catalog's version in the same round trip
 # (see `catalog_changed`).
-POSTGRESQL = Dialect("postgresql", begin="BEGIN; SELECT version FROM gateway_catalog_version",
+POSTGRESQL = Dialect("postgresql", begin="BEGIN",
                      begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                      lock_rows=" FOR UPDATE",
                      skip_locked=" FOR UPDATE SKIP LOCKED", shared=True)

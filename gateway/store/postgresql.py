@@ -3,7 +3,8 @@
 psycopg 3 with plain (synchronous) connections, one per thread, as SQLite's are: the same
 operations run on both backends, unchanged (see bench/pg_driver.py for why psycopg rather than
 asyncpg). `PgConnection` gives a psycopg connection the face of a sqlite3 one: `?`
-placeholders, rows readable by index and by name, `IntegrityError` on the connection.
+placeholders, rows readable by index and by name, `IntegrityError` on the connection; its
+statements go through libpq's pipeline mode, prepared once (`store.pg_pipeline`).
 
 What several instances need beyond that:
 - batches run on the writer thread (a COMMIT waits for the network) in READ COMMITTED, rows
@@ -35,6 +36,7 @@ from psycopg.pq import TransactionStatus
 from gateway.errors import StoreUnavailable
 from gateway.store.database import Database, Setup
 from gateway.store.dialect import POSTGRESQL
+from gateway.store.pg_pipeline import Pipeline
 
 log = logging.getLogger("gateway.store")
 CONNECT_TIMEOUT_S = 3
@@ -83,12 +85,6 @@ def _make_row(values: Sequence[Any], index: dict[str, int]) -> Row:
     return Row(values, index)
 
 
-@functools.lru_cache(maxsize=4096)
-def _pg(sql: str) -> str:
-    """`?` placeholders as psycopg's `%s` (our SQL has no `?` or `%` of its own elsewhere)."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
 def _broken(raw: psycopg.Connection[Any], exc: Exception) -> bool:
     return raw.closed or raw.broken or isinstance(
         exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow)
@@ -110,8 +106,9 @@ class PgConnection:
         self.pending_callbacks: list[Callable[[], None]] | None = None
         self.pending_notifies: set[str] | None = None
         self.round_trips = 0
+        self._pipeline = Pipeline(raw, _make_row)
         # Writes whose results nobody reads (store.dialect.execute_later), sent with the next
-        # statement in one pipeline: one round trip for all of them.
+        # statement: one round trip for all of them.
         self._later: list[tuple[str, Sequence[Any]]] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -119,53 +116,33 @@ class PgConnection:
             # What they would have written is rolled back anyway; a new transaction never
             # inherits writes of one that ended without them.
             self._later.clear()
-        elif self._later:
-            return self._pipeline(sql, params)
-        self.round_trips += 1
-        try:
-            if params:
-                return self.raw.execute(_pg(sql), params)
-            return self.raw.execute(sql)  # type: ignore[arg-type]
-        except psycopg.OperationalError as exc:
-            if _broken(self.raw, exc):
-                raise StoreUnavailable("the database cannot be reached; try again shortly",
-                                       code="store-unavailable") from exc
-            raise
+        if not params and ";" in sql:
+            # Several statements in one text (the migrations): psycopg's simple query.
+            self.flush()
+            return self._send(lambda: self.raw.execute(sql))  # type: ignore[arg-type]
+        commands, self._later = [*self._later, (sql, params)], []
+        return self._send(lambda: self._pipeline.run(commands))
 
     def execute_later(self, sql: str, params: Sequence[Any]) -> None:
-        self._later.append((_pg(sql), params))
+        if sql.startswith("BEGIN"):
+            self._later.clear()
+        self._later.append((sql, params))
 
     def flush(self) -> None:
         """Send the writes held back now: their errors belong to the operation that made
         them."""
         if self._later:
-            self._pipeline(None, ())
-
-    def _pipeline(self, sql: str | None, params: Sequence[Any]) -> Any:
-        later, self._later = self._later, []
-        self.round_trips += 1
-        cursor = None
-        try:
-            with self.raw.pipeline():
-                for held, values in later:
-                    self.raw.execute(held, values)  # type: ignore[arg-type]
-                if sql is not None:
-                    cursor = self.raw.execute(_pg(sql) if params else sql,  # type: ignore[arg-type]
-                                              params or None)
-        except psycopg.OperationalError as exc:
-            if _broken(self.raw, exc):
-                raise StoreUnavailable("the database cannot be reached; try again shortly",
-                                       code="store-unavailable") from exc
-            raise
-        return cursor
+            commands, self._later = self._later, []
+            self._send(lambda: self._pipeline.run(commands))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        self.flush()
-        self.round_trips += 1  # one pipeline
+        commands, self._later = [*self._later, *((sql, row) for row in rows)], []
+        return self._send(lambda: self._pipeline.run(commands))
+
+    def _send(self, send: Callable[[], Any]) -> Any:
+        self.round_trips += 1
         try:
-            with self.raw.cursor() as cursor:
-                cursor.executemany(_pg(sql), rows)
-                return cursor
+            return send()
         except psycopg.OperationalError as exc:
             if _broken(self.raw, exc):
                 raise StoreUnavailable("the database cannot be reached; try again shortly",
@@ -197,6 +174,7 @@ def connect(url: str, password: str | None, *, application: str = "access-reques
     kwargs: dict[str, Any] = {
         "autocommit": True, "row_factory": _rows, "connect_timeout": CONNECT_TIMEOUT_S,
         "application_name": application, "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+        "client_encoding": "UTF8",  # what store.pg_pipeline encodes parameters in
         "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
     }
     if password is not None:
