@@ -363,7 +363,7 @@ def classify(query: str) -> str:
     """A short name for a statement (as sent, `?`, or as pg_stat_statements shows it, `$n`)."""
     q = re.sub(r"\$\d+", "?", " ".join(query.split()))
     if "claimed_by = ?" in q and "RETURNING" in q:
-        return "claim: UPDATE deliveries ... RETURNING (one per channel)"
+        return "claim round: UPDATE deliveries ... RETURNING (every channel, one round trip)"
     if q.startswith("UPDATE deliveries SET state = ?, attempted_at = ?, finished_at"):
         return "outcome: UPDATE deliveries ... WHERE seq"
     if q.startswith("UPDATE instances"):
@@ -483,7 +483,7 @@ def report(runs: list[dict], args: argparse.Namespace) -> None:
               f"{med([x['claims_per_record'] for x in m['drain']]):>20.2f}")
     print("  * steady: per approval at the steady rate (the API call and its webhook's "
           "claim and outcome)\n  ** drain: per delivery, the dispatcher alone; target: at "
-          "most 1 claim statement per claimed record")
+          "most 1 claim round trip per claimed record")
 
     print("\n== CPU per operation, ms (medians; gateway = all its processes; postgres = "
           "the server's processes)")

@@ -1,6 +1,7 @@
 """`gateway serve`, counting the statements its PostgreSQL connections send (for
-bench/backends.py): each `PgConnection.execute` / `executemany` call, and each `flush` of
-held-back writes, is one round trip, as the store itself counts them
+bench/backends.py): each `PgConnection.execute` / `executemany` / `execute_each` call (the
+last counted under its first statement: a claim round), and each `flush` of held-back
+writes, is one round trip, as the store itself counts them
 (`PostgresDatabase.round_trips`); writes held back (`execute_later`) travel with the next
 one and are not counted apart. pg_stat_statements cannot count them all: the server does not
 track transaction control (BEGIN, COMMIT) or NOTIFY run as prepared statements.
@@ -33,6 +34,7 @@ counts: collections.Counter[str] = collections.Counter()
 _execute = postgresql.PgConnection.execute
 _executemany = postgresql.PgConnection.executemany
 _flush = postgresql.PgConnection.flush
+_execute_each = postgresql.PgConnection.execute_each
 
 
 def execute(self: Any, sql: str, params: Any = ()) -> Any:
@@ -43,6 +45,12 @@ def execute(self: Any, sql: str, params: Any = ()) -> Any:
 def executemany(self: Any, sql: str, rows: Any) -> Any:
     counts["executemany: " + sql] += 1
     return _executemany(self, sql, rows)
+
+
+def execute_each(self: Any, commands: Any) -> Any:
+    if commands:
+        counts[commands[0][0]] += 1
+    return _execute_each(self, commands)
 
 
 def flush(self: Any) -> None:
@@ -66,5 +74,6 @@ if __name__ == "__main__":
     postgresql.PgConnection.execute = execute  # type: ignore[method-assign]
     postgresql.PgConnection.executemany = executemany  # type: ignore[method-assign]
     postgresql.PgConnection.flush = flush  # type: ignore[method-assign]
+    postgresql.PgConnection.execute_each = execute_each  # type: ignore[method-assign]
     threading.Thread(target=answer, args=(Path(sys.argv[1]),), daemon=True).start()
     raise SystemExit(main(sys.argv[2:]))

@@ -12,7 +12,9 @@ one row each in activity, audit_events and deliveries. Cases:
    with a connection each (run_in_executor), asyncpg on a pool of 4 connections;
 3. group commit as in the gateway's writer: 32 concurrent clients, their operations queued and
    run up to 64 at a time in one transaction on one connection (psycopg on one writer thread,
-   also in pipeline mode; asyncpg on the loop).
+   also in pipeline mode; asyncpg on the loop; and "store": the gateway's own connection,
+   gateway/store/postgresql.py's PgConnection, on one writer thread, with the three INSERTs
+   whose results are not read held back for the next round trip, as the operations do).
 
 Before each measurement the tables are emptied and a CHECKPOINT taken, so that every
 measurement starts from the same state. CPU is the client process's (all its threads), per op.
@@ -104,6 +106,7 @@ def _style(sql: str, dollar: bool) -> str:
 
 
 PG_SQL = {k: _style(v, False) for k, v in _SQL.items()}
+STORE_SQL = {k: v.format(*["?"] * v.count("{}")) for k, v in _SQL.items()}
 APG_SQL = {k: _style(v, True) for k, v in _SQL.items()}
 
 # ---------------------------------------------------------------- the workload's data
@@ -154,6 +157,21 @@ def batch_psycopg(conn: psycopg.Connection, batch: list[tuple], pipeline: bool) 
             return [op_psycopg(conn, a) for a in batch]
     with conn.transaction():
         return [op_psycopg(conn, a) for a in batch]
+
+
+def batch_store(conn: Any, batch: list[tuple]) -> list[int]:
+    """The gateway's way: a PgConnection, writes nobody reads held back (execute_later)."""
+    conn.execute_later("BEGIN", ())
+    ids = []
+    for n, who, resource, at, expires, payload, after, delivery in batch:
+        rid = conn.execute(STORE_SQL["request"],
+                           (who, "read", resource, "bench", at, expires, payload)).fetchone()[0]
+        conn.execute_later(STORE_SQL["activity"], (rid, at, who, "created"))
+        conn.execute_later(STORE_SQL["audit"], (at, who, resource, after))
+        conn.execute_later(STORE_SQL["delivery"], (f"d-{n}", rid, at, delivery))
+        ids.append(rid)
+    conn.execute("COMMIT")
+    return ids
 
 
 async def op_asyncpg(conn: asyncpg.Connection, args: tuple) -> int:
@@ -394,6 +412,23 @@ async def group_psycopg(dsn: str, seconds: float, pipeline: bool) -> dict:
         conn.close()
 
 
+async def group_store(dsn: str, seconds: float) -> dict:
+    from gateway.store.postgresql import connect
+
+    conn = connect(dsn, None)
+    loop = asyncio.get_running_loop()
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pg-writer")
+    try:
+        writer = GroupWriter(lambda batch: loop.run_in_executor(pool, batch_store, conn, batch))
+        await drive(writer.submit, WARMUP_S)
+        writer.batches = writer.ops = 0
+        latencies, elapsed, cpu = await drive(writer.submit, seconds)
+        return summary(latencies, elapsed, cpu, batch=writer.ops / max(1, writer.batches))
+    finally:
+        pool.shutdown(wait=True)
+        conn.close()
+
+
 async def group_asyncpg(url: str, seconds: float) -> dict:
     conn = await asyncpg.connect(url)
     try:
@@ -413,7 +448,7 @@ CASES = [
     ("2", f"{CLIENTS} clients, one op per transaction, {POOL} connections",
      ["psycopg", "asyncpg"]),
     ("3", f"{CLIENTS} clients, group commit (<= {MAX_BATCH} ops per transaction), 1 connection",
-     ["psycopg", "psycopg-pipeline", "asyncpg"]),
+     ["psycopg", "psycopg-pipeline", "asyncpg", "store"]),
 ]
 
 
@@ -438,6 +473,8 @@ async def run(cluster: Cluster, rounds: int, seconds: float, sequential: int) ->
                         res = await concurrent_asyncpg(url, seconds)
                     elif driver == "asyncpg":
                         res = await group_asyncpg(url, seconds)
+                    elif driver == "store":
+                        res = await group_store(dsn, seconds)
                     else:
                         res = await group_psycopg(dsn, seconds, driver == "psycopg-pipeline")
                     rows = admin.execute("SELECT count(*) FROM deliveries").fetchone()[0]
@@ -475,10 +512,12 @@ def report(results: dict) -> None:
             print(f"  {label:24s} " + " ".join(
                 f"{medians[driver][k] / base[k]:>{len(f.format(0))}.2f}"
                 for k, _, f in keys))
-        if "psycopg-pipeline" in drivers:
-            label = "asyncpg/psycopg-pipeline"
+        for driver in ("asyncpg", "store"):
+            if driver not in drivers or "psycopg-pipeline" not in drivers:
+                continue
+            label = f"{driver}/psycopg-pipeline"
             print(f"  {label:24s} " + " ".join(
-                f"{medians['asyncpg'][k] / medians['psycopg-pipeline'][k]:>{len(f.format(0))}.2f}"
+                f"{medians[driver][k] / medians['psycopg-pipeline'][k]:>{len(f.format(0))}.2f}"
                 for k, _, f in keys))
 
 

@@ -1,10 +1,12 @@
 """How the PostgreSQL connections send statements (gateway/store/pg_pipeline.py), against a
 real server: values come back as sent, whatever the text; errors come back as psycopg's own
 exceptions, in order, and leave the connection usable; statements are prepared once; a
-connection lost half-way is a 503 and is not used again."""
+connection lost half-way is a 503 and is not used again. And what the listener hears: other
+instances' announcements, not its own writer's."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import StoreUnavailable
-from gateway.store.postgresql import PgConnection, connect
+from gateway.store import pg_schema
+from gateway.store.dialect import announce
+from gateway.store.postgresql import PgConnection, PostgresDatabase, connect
 from tests.conftest import PG_PASSWORD_ENV
 
 
@@ -127,3 +131,33 @@ def test_a_connection_lost_half_way_is_unavailable_and_not_used_again(
     with pytest.raises(StoreUnavailable):
         conn.execute("SELECT count(*) FROM t")
     assert not conn.usable
+
+
+async def test_the_listener_hears_other_instances_not_its_own_writer(
+        store: dict[str, Any]) -> None:
+    database = PostgresDatabase(store["url"], os.environ[PG_PASSWORD_ENV], 3)
+    database.open(pg_schema.migrate)
+    heard: list[str] = []
+    database.listen("gateway_test", lambda: heard.append("woken"))
+    await database.start()
+    try:
+        for _ in range(100):  # the first call comes once it listens (whatever was missed)
+            if heard:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == ["woken"]
+        await database.write(lambda conn: announce(conn, "gateway_test"))
+        await asyncio.sleep(1.5)  # three of the listener's waits
+        assert heard == ["woken"]  # its own writer's NOTIFY: the caller already knows
+        other = connect(store["url"], os.environ[PG_PASSWORD_ENV])
+        try:
+            other.execute("NOTIFY gateway_test")
+        finally:
+            other.close()
+        for _ in range(100):
+            if len(heard) > 1:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == ["woken", "woken"]
+    finally:
+        await database.close()

@@ -222,3 +222,37 @@ async def test_a_claim_takes_no_more_than_its_limit(gw: Gateway, peek: Peek) -> 
             assert len(claimed) == limit, (limit, [r["id"] for r in claimed])
     finally:
         conn.execute("ROLLBACK")
+
+
+async def test_one_claim_round_takes_every_channel_and_people_wait_for_hooks(
+        gw: Gateway, peek: Peek) -> None:
+    """A claim round asks for every channel in one round trip; a notification asked for
+    without a bound still waits for `due` when the same round took a hook, and goes at once
+    when it took none."""
+    ids = [(await gw.create(ORDERS, action=f"round-{i}"))["id"] for i in range(3)]
+    conn = peek()
+    conn.execute("BEGIN")
+    try:
+        recent = "2026-01-01T00:00:30.000000Z"  # after `due`: a notification not due yet
+        for n, (channel, destination) in enumerate((
+                ("webhook", "https://example.com/hook"), ("notification", "a@acme.com"))):
+            delivery_store.insert(conn, {
+                "id": f"round-{n}", "requestId": ids[0], "event": "pending",
+                "channel": channel, "destination": destination, "state": "queued",
+                "createdAt": recent})
+        wants = [("webhook", 10, None), ("email", 10, None), ("notification", 10, None)]
+        due = "2026-01-01T00:00:10.000000Z"
+        trips = getattr(conn, "round_trips", 0)
+        claimed = delivery_store.claim_many(conn, wants, "me", "2026-01-01T00:01:00.000000Z",
+                                            due)
+        if hasattr(conn, "round_trips"):  # PostgreSQL: the three claims in one round trip
+            assert conn.round_trips - trips == 1
+        assert [r["id"] for r in claimed["webhook"]] == ["round-0"]
+        assert claimed["email"] == [] and claimed["notification"] == []  # it waits
+        # The next round takes no hook (none is queued): the notification goes.
+        claimed = delivery_store.claim_many(conn, wants, "me", "2026-01-01T00:01:01.000000Z",
+                                            due)
+        assert claimed["webhook"] == []
+        assert [r["id"] for r in claimed["notification"]] == ["round-1"]
+    finally:
+        conn.execute("ROLLBACK")

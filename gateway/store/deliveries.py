@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.delivery.outcome import Outcome
 from gateway.store.codec import col, dump, from_row, load, to_row
-from gateway.store.dialect import dialect_of, execute_later
+from gateway.store.dialect import dialect_of, execute_each, execute_later
 
 COLUMNS = (
     col("id"), col("event"), col("channel"), col("destination"),
@@ -130,14 +130,30 @@ def _to_send(row: Any) -> dict[str, Any]:
             "createdAt": row[7], "payload": row[8], "meta": load(row[9])}
 
 
+# Which records a claim may take, by creation: all, those before the first one created after
+# a time, or that only when hooks were claimed earlier in the same claim round.
+ALL, UNTIL, UNTIL_IF_HOOKS = "all", "until", "until-if-hooks"
+
+
 @functools.lru_cache(maxsize=8)
-def _claim_sql(bounded: bool, skip_locked: str) -> str:
+def _claim_sql(bound: str, skip_locked: str) -> str:
     # The bound takes the queued records before the first one created after `until`: found
     # by walking the queued records in order from the oldest, which stops early while many
     # later ones wait (a burst of notifications while the hooks are busy).
-    bound = ("AND d.seq < coalesce((SELECT b.seq FROM deliveries b WHERE b.state = 'queued' "
-             "AND b.channel = ? AND b.created_at > ? ORDER BY b.seq LIMIT 1), "
-             "9223372036854775807) ") if bounded else ""
+    first_later = ("(SELECT b.seq FROM deliveries b WHERE b.state = 'queued' "
+                   "AND b.channel = ? AND b.created_at > ? ORDER BY b.seq LIMIT 1)")
+    if bound == UNTIL:
+        bound_sql = f"AND d.seq < coalesce({first_later}, 9223372036854775807) "
+    elif bound == UNTIL_IF_HOOKS:
+        # The hooks this round claimed are the statements before this one, in the same
+        # transaction: `sending`, by this instance, at this round's time.
+        bound_sql = (
+            "AND d.seq < CASE WHEN EXISTS (SELECT 1 FROM deliveries h WHERE h.state = "
+            "'sending' AND h.claimed_by = ? AND h.attempted_at = ? AND h.channel IN "
+            f"('webhook', 'email')) THEN coalesce({first_later}, 9223372036854775807) "
+            "ELSE 9223372036854775807 END ")
+    else:
+        bound_sql = ""
     # MATERIALIZED: the choice runs once. As a plain `IN (subquery)` PostgreSQL may run it
     # again for each row it updates, and `LIMIT 1` then claimed 8 records.
     # The lane check is a correlated subquery, run per candidate on the (request_id, seq)
@@ -147,13 +163,28 @@ def _claim_sql(bounded: bool, skip_locked: str) -> str:
     return (
         "WITH picked AS MATERIALIZED ("
         " SELECT d.seq FROM deliveries d WHERE d.state = 'queued' AND d.channel = ? "
-        f" {bound}AND d.seq = (SELECT min(e.seq) FROM deliveries e"
+        f" {bound_sql}AND d.seq = (SELECT min(e.seq) FROM deliveries e"
         "  WHERE e.request_id = d.request_id AND e.channel = d.channel"
         "  AND e.destination = d.destination AND e.state IN ('queued', 'sending'))"
         f" ORDER BY d.seq LIMIT ?{skip_locked}) "
         "UPDATE deliveries SET state = 'sending', attempted_at = ?, claimed_by = ? "
         "WHERE state = 'queued' AND seq IN (SELECT seq FROM picked) "
         f"RETURNING {DISPATCH}")
+
+
+def _claim_statement(conn: Any, channel: str, limit: int, instance: str, at: str,
+                     bound: str, until: str | None) -> tuple[str, tuple[Any, ...]]:
+    params: tuple[Any, ...] = (channel,)
+    if bound == UNTIL_IF_HOOKS:
+        params += (instance, at, channel, until)
+    elif bound == UNTIL:
+        params += (channel, until)
+    return (_claim_sql(bound, dialect_of(conn).skip_locked),
+            (*params, limit, at, instance))
+
+
+def _claimed(rows: Any) -> list[dict[str, Any]]:
+    return sorted((_to_send(r) for r in rows), key=lambda r: r["seq"])
 
 
 def claim(conn: Any, channel: str, limit: int, instance: str, at: str,
@@ -164,26 +195,30 @@ def claim(conn: Any, channel: str, limit: int, instance: str, at: str,
     previous one has finished, by whichever instance. With `created_until`, only records
     before the first one created later. One statement for the whole claim; on PostgreSQL,
     rows another instance is claiming at the same moment are passed over."""
-    sql = _claim_sql(created_until is not None, dialect_of(conn).skip_locked)
-    params: tuple[Any, ...] = (channel,)
-    if created_until is not None:
-        params += (channel, created_until)
-    rows = conn.execute(sql, (*params, limit, at, instance)).fetchall()
-    return sorted((_to_send(r) for r in rows), key=lambda r: r["seq"])
+    bound = ALL if created_until is None else UNTIL
+    sql, params = _claim_statement(conn, channel, limit, instance, at, bound, created_until)
+    return _claimed(conn.execute(sql, params).fetchall())
 
 
 def claim_many(conn: Any, wants: list[tuple[str, int, str | None]], instance: str,
                at: str, due: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """`claim` for each (channel, limit, created until), in one transaction, hooks first.
-    Notifications asked for without a bound get `due` as theirs when this same claim took
-    hooks: a transition's webhook and notification arrive together, and the people wait."""
-    claimed: dict[str, list[dict[str, Any]]] = {}
+    """`claim` for each (channel, limit, created until), in one transaction and one round
+    trip, hooks first. Notifications asked for without a bound get `due` as theirs when
+    this same claim took hooks: a transition's webhook and notification arrive together,
+    and the people wait."""
+    hooks = any(channel != "notification" for channel, _, _ in wants)
+    statements = []
     for channel, limit, until in wants:
-        if channel == "notification" and until is None and due is not None \
-                and any(claimed.values()):
-            until = due
-        claimed[channel] = claim(conn, channel, limit, instance, at, until)
-    return claimed
+        if until is not None:
+            bound = UNTIL
+        elif channel == "notification" and due is not None and hooks:
+            bound, until = UNTIL_IF_HOOKS, due
+        else:
+            bound = ALL
+        statements.append(_claim_statement(conn, channel, limit, instance, at, bound, until))
+    results = execute_each(conn, statements)
+    return {channel: _claimed(result.fetchall())
+            for (channel, _, _), result in zip(wants, results, strict=True)}
 
 
 def release_and_interrupt(conn: Any, instance: str, at: str, begun: list[int]) -> int:

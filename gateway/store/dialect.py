@@ -76,6 +76,15 @@ def execute_later(conn: Any, sql: str, params: Sequence[Any]) -> None:
         later(sql, params)
 
 
+def execute_each(conn: Any, commands: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    """Statements that do not depend on each other's results, in order: one round trip on
+    PostgreSQL; SQLite runs them one by one."""
+    each = getattr(conn, "execute_each", None)
+    if each is None:
+        return [conn.execute(sql, params) for sql, params in commands]
+    return list(each(commands))
+
+
 def flush(conn: Any) -> None:
     """Send what `execute_later` held back (nothing to do on SQLite)."""
     flush_ = getattr(conn, "flush", None)

@@ -104,10 +104,10 @@ class Pipeline:
         self._poll = select.poll()
         self._poll.register(self._pg.socket, select.POLLIN)
 
-    def run(self, commands: Sequence[tuple[str, Sequence[Any]]]) -> Result:
-        """Send `commands` in one round trip, in order; return the last one's result. The
-        first error among them is raised once every result is in (the later commands did
-        not run: PostgreSQL skips the rest of a pipeline after an error)."""
+    def run(self, commands: Sequence[tuple[str, Sequence[Any]]]) -> list[Result]:
+        """Send `commands` in one round trip, in order; return their results. The first
+        error among them is raised once every result is in (the later commands did not
+        run: PostgreSQL skips the rest of a pipeline after an error)."""
         pg = self._pg
         # Parameters a program error made unsendable fail here, before anything is sent.
         encoded = [(self._statement(sql), [_text(v) for v in params] if params else None)
@@ -148,10 +148,10 @@ class Pipeline:
             statement.name = b"gw_%d" % self._named
         return statement
 
-    def _collect(self, sent: list[tuple[bool, _Statement]]) -> Result | Exception:
-        """Every result up to the pipeline's sync; the last command's, or the first error."""
+    def _collect(self, sent: list[tuple[bool, _Statement]]) -> list[Result] | Exception:
+        """Every result up to the pipeline's sync: the commands', or the first error."""
         error: Exception | None = None
-        last = Result([], -1)
+        results: list[Result] = []
         for preparing, statement in sent:
             res = self._next()
             while self._next() is not None:  # a command's results end with a None
@@ -165,11 +165,11 @@ class Pipeline:
                 continue
             if preparing:
                 continue
-            last = self._result(res, statement)
+            results.append(self._result(res, statement))
         sync = self._next()
         if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
             raise psycopg.OperationalError("the pipeline lost its place")
-        return error if error is not None else last
+        return error if error is not None else results
 
     def _result(self, res: Any, statement: _Statement) -> Result:
         if res.status != pq.ExecStatus.TUPLES_OK:

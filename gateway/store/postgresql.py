@@ -121,7 +121,13 @@ class PgConnection:
             self.flush()
             return self._send(lambda: self.raw.execute(sql))  # type: ignore[arg-type]
         commands, self._later = [*self._later, (sql, params)], []
-        return self._send(lambda: self._pipeline.run(commands))
+        return self._send(lambda: self._pipeline.run(commands))[-1]
+
+    def execute_each(self, commands: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Several statements in one round trip (with the held-back writes); their results."""
+        held, self._later = self._later, []
+        results = self._send(lambda: self._pipeline.run([*held, *commands]))
+        return results[len(held):]
 
     def execute_later(self, sql: str, params: Sequence[Any]) -> None:
         if sql.startswith("BEGIN"):
@@ -137,7 +143,8 @@ class PgConnection:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
         commands, self._later = [*self._later, *((sql, row) for row in rows)], []
-        return self._send(lambda: self._pipeline.run(commands))
+        results = self._send(lambda: self._pipeline.run(commands))
+        return results[-1] if results else None
 
     def _send(self, send: Callable[[], Any]) -> Any:
         self.round_trips += 1
@@ -206,6 +213,9 @@ class PostgresDatabase(Database):
         self._closing = threading.Event()
         self._writer_lock = threading.Lock()
         self._dropped_trips = 0  # counted by connections since closed
+        # The writer's server process: what it announces, this instance was already told
+        # (store.database.after_commit), so the listener does not wake it a second time.
+        self._writer_pid: int | None = None
 
     def round_trips(self) -> int:
         """Statements sent so far by every connection of this instance."""
@@ -225,6 +235,7 @@ class PostgresDatabase(Database):
             if conn.usable:
                 conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
         conn.catalog_cache = {}
+        self._writer_pid = conn.raw.info.backend_pid
         return conn
 
     def _connect_reader(self) -> PgConnection:
@@ -246,6 +257,7 @@ class PostgresDatabase(Database):
                 self._conn = None
             self._conn = self._connect()
             self._conn.catalog_cache = {}
+            self._writer_pid = self._conn.raw.info.backend_pid
             log.info("connected to PostgreSQL at %s again", describe(self.url))
             return self._conn
 
@@ -282,7 +294,8 @@ class PostgresDatabase(Database):
                         conn.execute(f"LISTEN {channel}")
                     self._announce(list(self._listeners))
                     while not self._closing.is_set():
-                        heard = {n.channel for n in conn.notifies(timeout=LISTEN_SLICE_S)}
+                        heard = {n.channel for n in conn.notifies(timeout=LISTEN_SLICE_S)
+                                 if n.pid != self._writer_pid}
                         if heard:
                             self._announce(sorted(heard))
             except (psycopg.Error, OSError) as exc:
