@@ -154,13 +154,14 @@ class Pipeline:
         results: list[Result] = []
         for preparing, statement in sent:
             res = self._next()
+            if res is None or res.status == pq.ExecStatus.PIPELINE_SYNC:
+                raise psycopg.OperationalError("the pipeline lost its place")
             while self._next() is not None:  # a command's results end with a None
                 pass
-            if res is None or res.status not in _OK:
+            if res.status not in _OK:
                 if preparing:
                     statement.prepared = False  # skipped or refused: prepared next time
-                if res is not None and res.status != pq.ExecStatus.PIPELINE_ABORTED \
-                        and error is None:
+                if res.status != pq.ExecStatus.PIPELINE_ABORTED and error is None:
                     error = psycopg.errors.error_from_result(res, encoding="utf-8")
                 continue
             if preparing:
