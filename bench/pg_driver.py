@@ -396,13 +396,13 @@ class GroupWriter:
         asyncio.get_running_loop().call_soon(self._next)
 
 
-async def group_psycopg(dsn: str, seconds: float, pipeline: bool) -> dict:
-    conn = psycopg.connect(dsn, autocommit=True)
+async def group_on_thread(conn: Any, run_batch: Callable[[Any, list[tuple]], list[int]],
+                          seconds: float) -> dict:
+    """Group commit with the batches on one writer thread (a synchronous connection)."""
     loop = asyncio.get_running_loop()
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pg-writer")
     try:
-        writer = GroupWriter(
-            lambda batch: loop.run_in_executor(pool, batch_psycopg, conn, batch, pipeline))
+        writer = GroupWriter(lambda batch: loop.run_in_executor(pool, run_batch, conn, batch))
         await drive(writer.submit, WARMUP_S)
         writer.batches = writer.ops = 0
         latencies, elapsed, cpu = await drive(writer.submit, seconds)
@@ -410,23 +410,18 @@ async def group_psycopg(dsn: str, seconds: float, pipeline: bool) -> dict:
     finally:
         pool.shutdown(wait=True)
         conn.close()
+
+
+async def group_psycopg(dsn: str, seconds: float, pipeline: bool) -> dict:
+    conn = psycopg.connect(dsn, autocommit=True)
+    return await group_on_thread(
+        conn, lambda c, batch: batch_psycopg(c, batch, pipeline), seconds)
 
 
 async def group_store(dsn: str, seconds: float) -> dict:
     from gateway.store.postgresql import connect
 
-    conn = connect(dsn, None)
-    loop = asyncio.get_running_loop()
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pg-writer")
-    try:
-        writer = GroupWriter(lambda batch: loop.run_in_executor(pool, batch_store, conn, batch))
-        await drive(writer.submit, WARMUP_S)
-        writer.batches = writer.ops = 0
-        latencies, elapsed, cpu = await drive(writer.submit, seconds)
-        return summary(latencies, elapsed, cpu, batch=writer.ops / max(1, writer.batches))
-    finally:
-        pool.shutdown(wait=True)
-        conn.close()
+    return await group_on_thread(connect(dsn, None), batch_store, seconds)
 
 
 async def group_asyncpg(url: str, seconds: float) -> dict:

@@ -1,5 +1,6 @@
 """Real peers on loopback for the hook tests: an HTTP receiver that checks signatures with its
-own code (hmac + hashlib, not gateway.signing), and an SMTP server (aiosmtpd)."""
+own code (hmac + hashlib, not gateway.signing), an SMTP server (aiosmtpd), and an HTTPS
+site with a certificate made for the test."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import asyncio
 import hashlib
 import hmac
 import socket
+import ssl
+import subprocess
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -143,3 +147,27 @@ def start_smtp(sink: MailSink, **kwargs: Any) -> Controller:
     controller = Controller(sink, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     return controller
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with openssl for the test."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+async def start_https(app: web.Application, tmp_path: Path) -> tuple[web.AppRunner, int]:
+    """`app` served over TLS on a free loopback port with a self-signed certificate (which
+    the gateway does not trust): (its runner, to clean up; its port)."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

@@ -4,7 +4,6 @@ and the gateway goes on serving."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import ORDERS, PROFILE, Gateway, hooked_sections
-from tests.test_mailhooks import _self_signed
+from tests.peers import start_https
 
 REQ = "/v1/resource-access-requests"
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -77,9 +76,6 @@ async def test_trickling_receiver_times_out_once(start_gateway, receiver, mail_s
 
 async def test_untrusted_tls_certificate_on_a_webhook(start_gateway, receiver, mail_sink,
                                                       tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
     calls = []
 
     async def hook(request: web.Request) -> web.Response:
@@ -88,11 +84,7 @@ async def test_untrusted_tls_certificate_on_a_webhook(start_gateway, receiver, m
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await start_https(app, tmp_path)
     try:
         sections = hooked_sections(receiver, mail_sink)
         sections["policies"][0]["hook"]["url"] = f"https://127.0.0.1:{port}/hook"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from lxml import etree
 
 from tests.conftest import CHURN, EMAILS, PROFILE, Gateway, hooked_sections
-from tests.peers import MailSink, start_smtp
+from tests.peers import MailSink, self_signed, start_smtp
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = etree.XMLSchema(etree.parse(str(ROOT / "schemas" / "mailhook.xsd")))
@@ -119,19 +118,9 @@ async def test_refused_recipient_and_server_down(start_gateway, receiver, mail_s
     assert record["state"] == "failed" and record["error"]["kind"] == "smtp-connect"
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
 def _starttls_sink(tmp_path: Path) -> tuple[MailSink, Any, Path]:
     """An SMTP server that requires STARTTLS, with a certificate made for the test."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     sink = MailSink()

@@ -34,7 +34,8 @@ async def healthz(request: web.Request) -> web.Response:
     """200 while the database answers, 503 (the error shape of SPEC §9) while it does not:
     a load balancer sends no request to an instance that could not serve it."""
     try:
-        await asyncio.wait_for(request.app[DATABASE].ping(), PING_TIMEOUT_S)
+        async with asyncio.timeout(PING_TIMEOUT_S):  # not wait_for: see Dispatcher._run
+            await request.app[DATABASE].ping()
     except (StoreUnavailable, TimeoutError):
         raise StoreUnavailable("the database cannot be reached", code="store-unavailable",
                                version=__version__) from None

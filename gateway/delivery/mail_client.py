@@ -43,11 +43,14 @@ class MailClient:
         cfg = self._config
         loop = asyncio.get_running_loop()
         try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation (a shutdown's) that arrives as the awaited call finishes.
             clock.enter("dns")
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM), cfg.timeout_s)
+            async with asyncio.timeout(cfg.timeout_s):
+                infos = await loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM)
             clock.enter("connect")
-            sock = await asyncio.wait_for(_open_socket(loop, infos), cfg.timeout_s)
+            async with asyncio.timeout(cfg.timeout_s):
+                sock = await _open_socket(loop, infos)
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 raise
