@@ -14,7 +14,6 @@ pass str, int, bool, float or None).
 from __future__ import annotations
 
 import functools
-import re
 import select
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -66,14 +65,11 @@ class _Statement:
         self.make_row: Callable[[list[Any]], Any] | None = None  # from the first result
 
 
-_PLACEHOLDER = re.compile(r"\?")
-
-
 @functools.lru_cache(maxsize=4096)
 def numbered(sql: str) -> bytes:
     """`?` placeholders as libpq's `$1, $2, ...` (our SQL has no `?` of its own)."""
-    counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql).encode()
+    first, *rest = sql.split("?")
+    return (first + "".join(f"${n}{part}" for n, part in enumerate(rest, 1))).encode()
 
 
 def _text(value: Any) -> bytes | None:

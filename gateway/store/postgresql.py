@@ -120,14 +120,11 @@ class PgConnection:
             # Several statements in one text (the migrations): psycopg's simple query.
             self.flush()
             return self._send(lambda: self.raw.execute(sql))  # type: ignore[arg-type]
-        commands, self._later = [*self._later, (sql, params)], []
-        return self._send(lambda: self._pipeline.run(commands))[-1]
+        return self._run([(sql, params)])[0]
 
     def execute_each(self, commands: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Several statements in one round trip (with the held-back writes); their results."""
-        held, self._later = self._later, []
-        results = self._send(lambda: self._pipeline.run([*held, *commands]))
-        return results[len(held):]
+        return self._run(commands)
 
     def execute_later(self, sql: str, params: Sequence[Any]) -> None:
         if sql.startswith("BEGIN"):
@@ -138,13 +135,17 @@ class PgConnection:
         """Send the writes held back now: their errors belong to the operation that made
         them."""
         if self._later:
-            commands, self._later = self._later, []
-            self._send(lambda: self._pipeline.run(commands))
+            self._run(())
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        commands, self._later = [*self._later, *((sql, row) for row in rows)], []
-        results = self._send(lambda: self._pipeline.run(commands))
+        results = self._run([(sql, row) for row in rows])
         return results[-1] if results else None
+
+    def _run(self, commands: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """`commands` after the held-back writes, in one round trip; `commands`' results."""
+        held, self._later = self._later, []
+        results = self._send(lambda: self._pipeline.run([*held, *commands]))
+        return results[len(held):]
 
     def _send(self, send: Callable[[], Any]) -> Any:
         self.round_trips += 1
