@@ -75,6 +75,7 @@ class Database:
         self._conn: Any = None
         self._pending: collections.deque[_Write] = collections.deque()
         self._busy = False  # a batch is under way (on the loop or on the writer thread)
+        self._held = False  # the backend holds the next batch back (see `_hold`)
         self._idle: asyncio.Event | None = None
         self._writer_pool: ThreadPoolExecutor | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
@@ -101,6 +102,15 @@ class Database:
 
     def _batch_done(self, loop: asyncio.AbstractEventLoop) -> None:
         """After each batch, on the loop."""
+
+    def _hold(self) -> None:
+        """Start no batch until `_release`: writes queue meanwhile (and join one batch)."""
+        self._held = True
+
+    def _release(self) -> None:
+        self._held = False
+        if self._pending and not self._busy:
+            asyncio.get_running_loop().call_soon(self._next_batch)
 
     async def ping(self) -> None:
         """Raise StoreUnavailable when the database cannot be reached."""
@@ -233,8 +243,8 @@ class Database:
 
     def _next_batch(self) -> None:
         """Run what is queued: a long operation alone, else up to MAX_BATCH short ones."""
-        if self._busy or not self._pending:
-            if self._idle is not None and not self._busy:
+        if self._busy or self._held or not self._pending:
+            if self._idle is not None and not self._busy and not self._pending:
                 self._idle.set()
             return
         assert self._writer_pool is not None

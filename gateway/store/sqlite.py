@@ -15,6 +15,15 @@ Where a batch runs is decided by what its commit waits for:
   their own, beside the writes (`_checkpoint`). SQLite's automatic checkpoint would run inside
   a commit: on the loop with NORMAL, and holding up every write with FULL (one stall per
   1,000 pages, seen as a 110-136 ms p99 in one of three mail delivery runs).
+- Copying the WAL is not enough to keep it short: SQLite writes from the top of the file again
+  only when a write transaction *begins* on a log that is wholly copied. With NORMAL, commits
+  come faster than a checkpoint's syncs, so one always begins while a checkpoint runs and the
+  file grows without end under sustained writes. So when a checkpoint finds the log longer than
+  `WAL_RESTART_FRAMES`, the next one is a RESTART with writes held back (they queue on the
+  loop and join one batch): it waits briefly for readers of the old log, and the first batch
+  after it writes from the top. `journal_size_limit` then truncates the file back. Writes are
+  also held when CHECKPOINT_EVERY commits were made while one checkpoint runs (a slow disk):
+  the log's length is then bounded by a number of commits, not by the machine's speed.
 
 Readers use their own connections; WAL lets them run beside the writer on the last
 committed snapshot.
@@ -23,6 +32,7 @@ committed snapshot.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 from collections.abc import Callable
@@ -36,6 +46,12 @@ from gateway.store.dialect import SQLITE
 # A background thread checkpoints the WAL after this many commits (see the module's
 # docstring); one checkpoint at a time, so a slow disk slows checkpoints, not commits.
 CHECKPOINT_EVERY = 32
+# A log longer than this (frames, ~4 KiB each) is restarted with writes held (see above).
+WAL_RESTART_FRAMES = 1000
+# The WAL file is truncated back to this size when the log restarts.
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# How long a restarting checkpoint waits for readers of the old log (writes wait as long).
+RESTART_WAIT_MS = 200
 
 
 class StoreConnection(sqlite3.Connection):
@@ -87,6 +103,8 @@ class SQLiteDatabase(Database):
         self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._checkpointing = False
         self._commits = 0  # since the last checkpoint began
+        self.wal_frames = 0  # the log's length when the last checkpoint ran
+        self.restarts = 0  # checkpoints that held writes to restart the log
 
     def _open_writer(self, setup: Setup) -> StoreConnection:
         """Create the file, switch to WAL, run `setup` (migrations)."""
@@ -95,6 +113,7 @@ class SQLiteDatabase(Database):
         conn.execute("PRAGMA journal_mode = WAL")
         self.schema_version = setup(conn)
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.catalog_cache = {}
         self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint")
         return conn
@@ -110,26 +129,53 @@ class SQLiteDatabase(Database):
 
     def _batch_done(self, loop: asyncio.AbstractEventLoop) -> None:
         self._commits += 1
+        if self._checkpointing:
+            if self._commits >= CHECKPOINT_EVERY:
+                self._hold()  # checkpoints fall behind the commits: wait for this one
+        elif self._commits >= CHECKPOINT_EVERY:
+            self._start_checkpoint(loop, restart=False)
+
+    def _start_checkpoint(self, loop: asyncio.AbstractEventLoop, *, restart: bool) -> None:
         pool = self._checkpoint_pool
-        if self._checkpointing or self._commits < CHECKPOINT_EVERY or pool is None:
+        if pool is None:
             return
         self._commits = 0
         self._checkpointing = True
-        running = loop.run_in_executor(pool, self._checkpoint)
-        running.add_done_callback(self._checkpoint_done)
+        if restart:
+            self._hold()
+        running = loop.run_in_executor(pool, self._checkpoint, restart)
+        running.add_done_callback(functools.partial(self._checkpoint_done, restart))
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database file beside the writer (PASSIVE: it takes no
-        lock that a writer or reader waits for); what a reader still uses stays for later."""
+    def _checkpoint(self, restart: bool) -> int:
+        """Copy the WAL into the database file beside the writer; answer the log's length.
+
+        PASSIVE takes no lock that a writer or reader waits for: what a reader still uses
+        stays for later. RESTART (writes held) waits up to RESTART_WAIT_MS for the readers
+        of the old log, so that the next write starts the log from the top."""
         conn = getattr(self._local, "checkpoint_conn", None)
         if conn is None:
             conn = connect(self.path, self.synchronous)
+            conn.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             self._local.checkpoint_conn = conn
             with self._lock:
                 self._reader_conns.append(conn)
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        mode = "RESTART" if restart else "PASSIVE"
+        busy, log_frames, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return 0 if restart and not busy else log_frames
 
-    def _checkpoint_done(self, running: asyncio.Future[Any]) -> None:
+    def _checkpoint_done(self, restart: bool, running: asyncio.Future[Any]) -> None:
         self._checkpointing = False
-        if not running.cancelled() and running.exception() is not None:
-            log.warning("checkpoint failed: %s", running.exception())
+        if restart:
+            self.restarts += 1
+        if running.cancelled() or running.exception() is not None:
+            if not running.cancelled():
+                log.warning("checkpoint failed: %s", running.exception())
+            if self._held:
+                self._release()
+            return
+        self.wal_frames = running.result()
+        if not restart and self.wal_frames > WAL_RESTART_FRAMES:
+            self._start_checkpoint(asyncio.get_running_loop(), restart=True)
+        elif self._held:
+            self._release()
