@@ -86,6 +86,7 @@ def _tune_gc() -> None:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from gateway.api.server import run
     from gateway.app import create_app
     from gateway.config import load_config
 
@@ -106,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     app.on_startup.append(started)
     _tune_gc()
-    web.run_app(app, host=host, port=port, print=None, loop=_event_loop(), **access)
+    run(app, host=host, port=port, loop=_event_loop(), **access)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`/healthz` and `/openapi.json` (the document in schemas/openapi.yaml), neither needing a token."""
+"""`/healthz` and `/openapi.json` (schemas/openapi.yaml): neither needs a token."""
 
 from __future__ import annotations
 
