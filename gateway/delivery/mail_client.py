@@ -50,7 +50,7 @@ class MailClient:
                 infos = await loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM)
             clock.enter("connect")
             async with asyncio.timeout(cfg.timeout_s):
-                sock = await _open_socket(loop, infos)
+                sock = await _open_socket(loop, infos, clock)
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 raise
@@ -157,11 +157,13 @@ class MailClient:
                         response_snippet=reply.message[:1024])
 
 
-async def _open_socket(loop: asyncio.AbstractEventLoop,
-                       infos: list[Any]) -> socket.socket:
-    """A connected socket to the first address of `infos` that accepts."""
+async def _open_socket(loop: asyncio.AbstractEventLoop, infos: list[Any],
+                       clock: PhaseClock) -> socket.socket:
+    """A connected socket to the first address of `infos` that accepts. The clock notes
+    each address as it is tried: a refusal or a timeout shows the last one."""
     error: OSError = OSError("no address to connect to")
     for family, kind, proto, _, address in infos:
+        clock.peer(address)
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
         try:

@@ -70,6 +70,11 @@ class _TimedConnector(aiohttp.TCPConnector):
             return await super()._wrap_create_connection(*args, **kwargs)
         tls = bool(kwargs.get("ssl"))
         clock.enter("connect")
+        # The address about to be tried: what the record shows when it refuses or never
+        # answers (aiohttp calls again with the rest, so a failure shows the last one).
+        addresses = kwargs.get("addr_infos") or []
+        if addresses:
+            clock.peer(addresses[0][4])
         factory = args[0]
 
         def connected() -> Any:
