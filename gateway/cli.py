@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -185,9 +186,13 @@ def _verify(args: argparse.Namespace) -> int:
     if verify(secret, args.timestamp, body, args.signature, tolerance=args.tolerance):
         print("valid")
         return 0
-    stale = verify(secret, args.timestamp, body, args.signature, tolerance=float("inf"))
-    print("invalid: " + ("timestamp outside the tolerance" if stale else
-                         "signature does not match the body and timestamp"))
+    if verify(secret, args.timestamp, body, args.signature, tolerance=float("inf")):
+        age = abs(time.time() - int(args.timestamp))
+        print(f"invalid: the signature matches, but the timestamp is {age:.0f} s from now, "
+              f"outside the tolerance of {args.tolerance:g} s (for an older delivery, such "
+              f"as one read from its record, raise it with --tolerance SECONDS)")
+    else:
+        print("invalid: signature does not match the body and timestamp")
     return 1
 
 

@@ -24,7 +24,7 @@ from gateway import __version__
 from gateway.config import WebhookConfig
 from gateway.delivery.destinations import is_forbidden_address
 from gateway.delivery.outcome import SNIPPET_BYTES, Outcome, PhaseClock, snippet
-from gateway.signing import SIGNATURE_HEADERS, SigningKeys, signature_headers
+from gateway.signing import SigningKeys, signature_headers
 from gateway.timeutil import now_text
 
 USER_AGENT = f"access-request-gateway/{__version__}"
@@ -204,7 +204,9 @@ class WebhookClient:
             "X-EVENT": f"access-request.{event}",
             "User-Agent": USER_AGENT,
         }
-        shown = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
+        # Recorded as sent, timestamp and signatures included (they are no secret: the
+        # receiver sees them), so that a record can be checked with `gateway verify`.
+        shown = dict(headers)
         clock = PhaseClock()
 
         def done(state: str, **fields: Any) -> Outcome:

@@ -42,7 +42,8 @@ def public(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def detail(rec: dict[str, Any]) -> dict[str, Any]:
-    """One delivery with what was sent: headers (never the signature) and body."""
+    """One delivery with what was sent: its headers (the timestamp and signatures too, never
+    the secret) and its body."""
     return {**public(rec), "request": {"headers": rec["requestHeaders"] or {},
                                        "body": rec["payload"]}}
 
