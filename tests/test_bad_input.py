@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from typing import Any
 
 import pytest
 
 from tests.conftest import EMAILS, ORDERS, TOKENS, Gateway
+from tests.test_delivery_recovery import _serve, _wait_exit
 
 CREATE = f"/v1/user/{EMAILS['requester']}/request-access"
 
@@ -215,3 +217,24 @@ async def test_a_request_just_under_the_limits_is_served(gw: Gateway) -> None:
     [(status, body)] = await _raw(gw, _get(path, b"Connection: close",
                                            b"X-Pad: " + b"p" * 8000))
     assert (status, body["status"]) == (200, "ok")
+
+
+async def test_gateway_serve_answers_parser_refusals_quietly(tmp_path, store) -> None:
+    """The real program (its own runner, not the tests' server): 414 in the error shape, and
+    its log has no ERROR and no traceback for it."""
+    proc, base = await _serve(tmp_path, store, {})
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(_get(b"/" + b"a" * LONG))
+        raw = await reader.read()
+        writer.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await _wait_exit(proc, 15)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"414"
+    assert json.loads(body)["error"]["code"] == "request-line-too-long"
+    logs = "".join(p.read_text("utf-8", "replace") for p in tmp_path.glob("gateway-*.log"))
+    assert "serving on" in logs and "ERROR" not in logs and "Traceback" not in logs, logs
+    assert proc.returncode == 0  # SIGTERM: a clean stop
