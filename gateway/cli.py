@@ -203,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words and words[0] in client.VERBS:  # the API's client (SPEC §11): no server modules
         from gateway.client.main import main as client_main
 
-        return client_main(words)
+        # The server's commands are handed down for `gateway completion`: the client
+        # completes the whole program without importing this module.
+        return client_main(words, server_parser=_parser)
     parser = _parser()
     parser.epilog = client.EPILOG
     args = parser.parse_args(argv)
