@@ -25,13 +25,13 @@ import orjson
 from gateway.catalog.rules import signing_keys
 from gateway.delivery.failures import log_failed
 from gateway.delivery.mail_client import MailClient
-from gateway.delivery.outcome import Outcome
 from gateway.delivery.webhook_client import WebhookClient
 from gateway.hooks.notifications import NotificationRenderer
 from gateway.signing import SigningKeys
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store.database import Database
+from gateway.store.outcome import Outcome
 from gateway.timeutil import format_time, now_text, utcnow
 
 log = logging.getLogger("gateway.delivery.dispatcher")

@@ -17,8 +17,9 @@ from typing import Any
 import aiosmtplib
 
 from gateway.config import MailConfig
-from gateway.delivery.outcome import Outcome, PhaseClock
+from gateway.delivery.phases import PhaseClock
 from gateway.hooks.mail_message import build_message, message_id
+from gateway.store.outcome import Outcome
 from gateway.timeutil import now_text
 
 IDLE_CHECK_S = 5.0

@@ -6,9 +6,9 @@ import functools
 import sqlite3
 from typing import Any
 
-from gateway.delivery.outcome import Outcome
 from gateway.store.codec import col, dump, from_row, load, to_row
 from gateway.store.dialect import dialect_of, execute_each, execute_later
+from gateway.store.outcome import Outcome
 
 COLUMNS = (
     col("id"), col("event"), col("channel"), col("destination"),
