@@ -12,8 +12,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from jsonschema import Draft202012Validator
 
 from gateway.config import WebhookConfig
-from gateway.delivery.destinations import url_problem
 from gateway.delivery.webhook_client import WebhookClient
+from gateway.destinations import url_problem
 from gateway.signing import verify
 from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, Gateway, hooked_sections
 

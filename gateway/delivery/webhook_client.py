@@ -22,8 +22,8 @@ from aiohttp.resolver import DefaultResolver
 
 from gateway import __version__
 from gateway.config import WebhookConfig
-from gateway.delivery.destinations import is_forbidden_address
 from gateway.delivery.phases import SNIPPET_BYTES, PhaseClock, snippet
+from gateway.destinations import is_forbidden_address
 from gateway.signing import SigningKeys, signature_headers
 from gateway.store.outcome import Outcome
 from gateway.timeutil import now_text
