@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,7 @@ def _tune_gc() -> None:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from gateway.api.server import run
     from gateway.app import create_app
     from gateway.config import load_config
 
@@ -106,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     app.on_startup.append(started)
     _tune_gc()
-    web.run_app(app, host=host, port=port, print=None, loop=_event_loop(), **access)
+    run(app, host=host, port=port, loop=_event_loop(), **access)
     return 0
 
 
@@ -184,9 +186,13 @@ def _verify(args: argparse.Namespace) -> int:
     if verify(secret, args.timestamp, body, args.signature, tolerance=args.tolerance):
         print("valid")
         return 0
-    stale = verify(secret, args.timestamp, body, args.signature, tolerance=float("inf"))
-    print("invalid: " + ("timestamp outside the tolerance" if stale else
-                         "signature does not match the body and timestamp"))
+    if verify(secret, args.timestamp, body, args.signature, tolerance=float("inf")):
+        age = abs(time.time() - int(args.timestamp))
+        print(f"invalid: the signature matches, but the timestamp is {age:.0f} s from now, "
+              f"outside the tolerance of {args.tolerance:g} s (for an older delivery, such "
+              f"as one read from its record, raise it with --tolerance SECONDS)")
+    else:
+        print("invalid: signature does not match the body and timestamp")
     return 1
 
 
@@ -197,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words and words[0] in client.VERBS:  # the API's client (SPEC §11): no server modules
         from gateway.client.main import main as client_main
 
-        return client_main(words)
+        # The server's commands are handed down for `gateway completion`: the client
+        # completes the whole program without importing this module.
+        return client_main(words, server_parser=_parser)
     parser = _parser()
     parser.epilog = client.EPILOG
     args = parser.parse_args(argv)

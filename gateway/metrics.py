@@ -25,9 +25,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gateway.delivery.outcome import Outcome
 from gateway.requests.transitions import ALLOWED
 from gateway.store.database import after_commit
+from gateway.store.outcome import Outcome
 
 __all__ = ["CONTENT_TYPE", "ERROR_KINDS", "Metrics"]
 

@@ -103,9 +103,6 @@ class SigningKeys:
         return None
 
 
-SIGNATURE_HEADERS = ("X-HUB-SIGNATURE-256", "X-HUB-SIGNATURE-256-PREVIOUS", "webhook-signature")
-
-
 def signature_headers(keys: SigningKeys, *, delivery_id: str, body: bytes,
                       now: float | None = None) -> dict[str, str]:
     """Every header that carries the time or a signature, for one attempt made at `now`."""

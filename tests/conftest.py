@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.api.server import Runner
 from gateway.app import create_app
 from gateway.config import Config, parse_config
 
@@ -231,6 +232,14 @@ class Gateway:
 GatewayFactory = Callable[..., "AsyncIterator[Gateway]"]
 
 
+class GatewayServer(TestServer):
+    """aiohttp's test server with the runner `gateway serve` uses (gateway.api.server), so
+    that what aiohttp's parser refuses is answered as in production."""
+
+    async def _make_runner(self, **kwargs: Any) -> Runner:
+        return Runner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def start_gateway(store: dict[str, Any]) -> AsyncIterator[Callable[..., Any]]:
     """Start a gateway (several may run one after another on one store: restarts)."""
@@ -238,7 +247,7 @@ async def start_gateway(store: dict[str, Any]) -> AsyncIterator[Callable[..., An
 
     async def start(**sections: Any) -> Gateway:
         config = parse_config(raw_config(store, **sections))
-        client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+        client = TestClient(GatewayServer(create_app(config), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
         return Gateway(client, config)

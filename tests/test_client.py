@@ -28,7 +28,15 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import unused_port
 
-from tests.conftest import EMAILS, ORDERS, PROFILE, TOKENS, Gateway, hooked_sections
+from tests.conftest import (
+    EMAILS,
+    HOOK_SECRET,
+    ORDERS,
+    PROFILE,
+    TOKENS,
+    Gateway,
+    hooked_sections,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SERVER_MODULES = ("aiohttp", "yaml", "psycopg", "jinja2", "lxml", "gateway.config",
@@ -381,6 +389,31 @@ async def test_delivery_redeliver_by_filter(hooked: Client) -> None:
     assert re.search(r"reached: +answered \(dns \d+ ms, connect \d+ ms, sent \d+ ms, "
                      r"answered \d+ ms\)\n", shown.out), shown.out
     assert re.search(r"address: +127\.0\.0\.1:\d+\n", shown.out), shown.out
+
+
+async def test_delivery_get_shows_how_to_verify_it(hooked: Client) -> None:
+    """The record's timestamp and signature, and the command that checks them: run as shown
+    (with the secret in the variable it names), it says `valid`."""
+    gw = hooked.gw
+    [record] = await _settled(gw, (await gw.create(ORDERS))["id"], 1)
+    shown = await hooked.run("delivery", "get", record["id"], user="admin")
+    assert shown.code == 0, shown.err
+    assert re.search(r"^X-TIMESTAMP: \d+$", shown.out, re.M), shown.out
+    assert re.search(r"^X-HUB-SIGNATURE-256: [0-9a-f]{64}$", shown.out, re.M), shown.out
+    assert HOOK_SECRET not in shown.out
+    hint = re.search(r"^verify: +(gateway delivery get (\S+) --body) \| (gateway verify .*)$",
+                     shown.out, re.M)
+    assert hint and hint[2] == record["id"], shown.out
+    body = await hooked.run(*hint[1].split()[1:], user="admin")
+    assert body.code == 0, body.err
+    detail = await gw.get(f"/v1/deliveries/{record['id']}", user="admin")
+    assert body.out == detail["request"]["body"]  # byte for byte: no newline added
+    checked = subprocess.run([sys.executable, "-m", *hint[3].split()],
+                             input=body.out.encode(), capture_output=True, timeout=60,
+                             env={**os.environ, "WEBHOOK_SECRET": HOOK_SECRET})
+    assert (checked.returncode, checked.stdout) == (0, b"valid\n"), checked
+    both = await hooked.run("delivery", "get", record["id"], "--body", "--json", user="admin")
+    assert both.code == 2 and "not with --json" in both.err
 
 
 def test_redeliver_by_filter_on_a_gateway_without_the_endpoint() -> None:

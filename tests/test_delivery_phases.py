@@ -67,11 +67,24 @@ async def test_sent_when_the_receiver_never_answers(start_gateway, receiver,
 
 
 async def test_connect_for_a_closed_port(start_gateway, receiver, mail_sink) -> None:
+    port = free_port()
     record = await _webhook_to(start_gateway, receiver, mail_sink,
-                               f"http://127.0.0.1:{free_port()}/hook")
+                               f"http://127.0.0.1:{port}/hook")
     assert record["error"]["kind"] == "connect"
     _check_phases(record, "connect")
     assert record["httpStatus"] is None
+    assert record["remoteAddress"] == f"127.0.0.1:{port}"  # the address that refused
+
+
+async def test_connect_names_the_address_that_refused(start_gateway, receiver,
+                                                      mail_sink) -> None:
+    """A name: the address it resolved to, not the name (`localhost` may be ::1 or
+    127.0.0.1; each refuses here, and the record shows one of them)."""
+    port = free_port()
+    record = await _webhook_to(start_gateway, receiver, mail_sink,
+                               f"http://localhost:{port}/hook")
+    assert record["error"]["kind"] == "connect"
+    assert record["remoteAddress"] in (f"127.0.0.1:{port}", f"[::1]:{port}")
 
 
 async def test_dns_for_a_name_that_does_not_resolve(start_gateway, receiver,
@@ -113,6 +126,7 @@ async def test_mail_answered_and_connect_failure(start_gateway, receiver, mail_s
     record = await _only_delivery(gw, (await gw.create(PROFILE, user="owner"))["id"])
     assert record["state"] == "failed" and record["error"]["kind"] == "smtp-connect"
     _check_phases(record, "connect")
+    assert record["remoteAddress"] == f"127.0.0.1:{sections['mail']['port']}"
 
 
 async def _finished(gw: Gateway) -> list[dict[str, Any]]:

@@ -62,6 +62,17 @@ def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
     validate(doc)
 
 
+async def test_document_needs_no_token(gw: Gateway, doc: dict[str, Any]) -> None:
+    """A newcomer (or a client generator) reads the document before holding a token; the
+    document says so itself, and a wrong token is still refused."""
+    status, body = await gw.call("GET", "/openapi.json", user=None)
+    assert status == 200 and body == doc
+    assert doc["paths"]["/openapi.json"]["get"]["security"] == []
+    status, body = await gw.call("GET", "/openapi.json", user=None,
+                                 headers={"Authorization": "Bearer wrong"})
+    assert status == 200 and body["openapi"].startswith("3.1")
+
+
 def test_every_route_is_documented_and_vice_versa(gw: Gateway, doc: dict[str, Any]) -> None:
     in_app = {
         (route.method.lower(), route.resource.canonical)

@@ -16,11 +16,19 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
 from gateway.config import parse_config
-from tests.conftest import EMAILS, ORDERS, PG_PASSWORD_ENV, TOKENS, hooked_sections, raw_config
+from tests.conftest import (
+    EMAILS,
+    ORDERS,
+    PG_PASSWORD_ENV,
+    TOKENS,
+    GatewayServer,
+    hooked_sections,
+    raw_config,
+)
 from tests.peers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +57,7 @@ async def gateway_on(own_cluster: Any, receiver: Any, mail_sink: Any
     store = {"url": own_cluster.create_database("faults"), "password_env": OWN_PASSWORD_ENV,
              "pool_size": 3}
     config = parse_config(raw_config(store, **hooked_sections(receiver, mail_sink)))
-    client = TestClient(TestServer(create_app(config), host="127.0.0.1"))
+    client = TestClient(GatewayServer(create_app(config), host="127.0.0.1"))
     await client.start_server()
     yield client
     await client.close()

@@ -115,10 +115,11 @@ def test_verify_command() -> None:
     stamp = str(int(time.time()))
     env = {"PATH": "/usr/bin:/bin", "HOOK_SECRET": "s\u00e9cret"}
 
-    def run(signature: str, stamp: str = stamp) -> subprocess.CompletedProcess[bytes]:
+    def run(signature: str, stamp: str = stamp,
+            *more: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "gateway", "verify", "--secret-env", "HOOK_SECRET",
-             "--timestamp", stamp, "--signature", signature],
+             "--timestamp", stamp, "--signature", signature, *more],
             input=body, capture_output=True, timeout=60, env=env, cwd=ROOT)
 
     good = sign("s\u00e9cret", stamp, body)
@@ -128,4 +129,10 @@ def test_verify_command() -> None:
     assert result.returncode == 1 and b"does not match" in result.stdout
     old = str(int(time.time()) - 1000)
     result = run(sign("s\u00e9cret", old, body), old)
-    assert result.returncode == 1 and b"tolerance" in result.stdout
+    # Says what to do about it: the option that accepts an older delivery.
+    assert result.returncode == 1 and b"--tolerance" in result.stdout
+    assert b"outside the tolerance of 300 s" in result.stdout
+    result = run(sign("s\u00e9cret", old, body), old, "--tolerance", "2000")
+    assert result.returncode == 0 and result.stdout.strip() == b"valid"
+    result = run("0" * 64, old)  # stale and wrong: the mismatch is what matters
+    assert result.returncode == 1 and b"does not match" in result.stdout

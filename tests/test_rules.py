@@ -24,15 +24,21 @@ async def test_unknown_item_is_404(gw: Gateway) -> None:
 async def test_item_without_recipients_is_refused(gw: Gateway) -> None:
     answer = await gw.create("no/recipients", reason="x", expect=409)
     assert answer["error"]["code"] == "no-recipients"
+    assert answer["error"]["details"]["onlyRequester"] is False
+    assert "the item has no responsibility" in answer["error"]["message"]
 
 
 async def test_requester_is_never_a_recipient(gw: Gateway) -> None:
     created = await gw.create(ORDERS, user="admin", target=EMAILS["requester"])
     assert created["requestedBy"] == EMAILS["admin"]
     assert created["recipients"] == [EMAILS["approver"]]
-    # The approver is the only curator: asking for themselves leaves nobody to approve.
+    # The approver is the only curator: asking for themselves leaves nobody to approve,
+    # and the refusal says so rather than that the item has no approver.
     answer = await gw.create(ORDERS, user="approver", expect=409)
     assert answer["error"]["code"] == "no-recipients"
+    assert answer["error"]["details"]["onlyRequester"] is True
+    assert answer["error"]["message"].startswith("nobody but you could approve")
+    assert "no responsibility" not in answer["error"]["message"]
 
 
 async def test_free_text_reason_is_required(gw: Gateway) -> None:

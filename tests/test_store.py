@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gateway.delivery.outcome import Outcome
 from gateway.store import deliveries as delivery_store
+from gateway.store.outcome import Outcome
 from gateway.store.schema import MIGRATIONS, migrate
 from tests.conftest import ORDERS, Gateway, hooked_sections
 

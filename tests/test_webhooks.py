@@ -12,8 +12,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from jsonschema import Draft202012Validator
 
 from gateway.config import WebhookConfig
-from gateway.delivery.destinations import url_problem
 from gateway.delivery.webhook_client import WebhookClient
+from gateway.destinations import url_problem
+from gateway.signing import verify
 from tests.conftest import EMAILS, HOOK_SECRET, ORDERS, Gateway, hooked_sections
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" /
@@ -291,8 +292,13 @@ async def test_deliveries_api(start_gateway, receiver, mail_sink) -> None:
     rest = await gw.get(f"/v1/deliveries?limit=5&cursor={page['nextCursor']}", user="admin")
     assert [d["id"] for d in page["items"] + rest["items"]] == [r["id"] for r in records]
     detail = await gw.get(f"/v1/deliveries/{records[0]['id']}", user="admin")
-    assert "X-HUB-SIGNATURE-256" not in detail["request"]["headers"]
-    assert detail["request"]["headers"]["X-DELIVERY-ID"] == records[0]["id"]
+    sent = detail["request"]["headers"]
+    assert sent["X-DELIVERY-ID"] == records[0]["id"]
+    # The timestamp and signature as the receiver got them: the record can be verified.
+    assert sent["X-TIMESTAMP"] == receiver.calls[0].headers["X-TIMESTAMP"]
+    assert sent["X-HUB-SIGNATURE-256"] == receiver.calls[0].headers["X-HUB-SIGNATURE-256"]
+    assert verify(HOOK_SECRET, sent["X-TIMESTAMP"], detail["request"]["body"].encode(),
+                  sent["X-HUB-SIGNATURE-256"], tolerance=float("inf"))
     assert json.loads(detail["request"]["body"])["status"] == "Pending"
     assert HOOK_SECRET not in json.dumps(detail, ensure_ascii=False)
     for query in ("state=lost", "colour=red", "since=yesterday", "cursor=x"):

@@ -22,7 +22,9 @@ from gateway.errors import (
 )
 
 log = logging.getLogger("gateway.api")
-PUBLIC_PATHS = frozenset({"/healthz"})
+# The API describes itself to anyone: a client generator or a newcomer reads it before
+# holding a token, and the document holds no secret.
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 # /metrics takes the metrics token as well as an admin's: it checks the caller itself
 # (gateway.api.metrics).
 OWN_TOKEN_PATHS = PUBLIC_PATHS | {"/metrics"}

@@ -1,4 +1,4 @@
-"""`/healthz` (no token needed) and `/openapi.json` (the document in schemas/openapi.yaml)."""
+"""`/healthz` and `/openapi.json` (schemas/openapi.yaml): neither needs a token."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway import patterns
 from gateway.config import WebhookConfig
-from gateway.delivery.destinations import url_problem
+from gateway.destinations import url_problem
 from gateway.errors import Conflict, InvalidField
 from gateway.signing import SigningKeys
 from gateway.timeutil import format_time, parse_api_duration, parse_time, utcnow

@@ -204,8 +204,29 @@ def fulfil(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def get_delivery(ctx: Context, args: argparse.Namespace) -> int:
+    if args.body and ctx.json:
+        args.leaf.error("--body prints the body alone: not with --json")
     record = ctx.api.call("GET", f"/v1/deliveries/{segment(args.id)}")
+    if args.body:
+        return _raw_body(ctx, record)
     ctx.show(record, lambda: render.delivery_detail(record, ctx.style))
+    return 0
+
+
+def _raw_body(ctx: Context, record: dict[str, Any]) -> int:
+    """The body exactly as it was sent (UTF-8, no newline added): what its signature covers."""
+    body = (record.get("request") or {}).get("body")
+    if body is None:
+        print(f"gateway: get {record['id']}: the delivery has no body (its rendering failed)",
+              file=ctx.err)
+        return 1
+    buffer = getattr(ctx.out, "buffer", None)
+    if buffer is None:
+        ctx.out.write(body)
+    else:
+        ctx.out.flush()
+        buffer.write(body.encode("utf-8"))
+        buffer.flush()
     return 0
 
 

@@ -1,8 +1,9 @@
 """Shell completion for bash and zsh, generated from the argparse trees.
 
 Generated, not written by hand, so that a new verb or option completes the day it is added:
-the client's tree and the server commands' tree (gateway/cli.py) are walked into one table of
-`path -> subcommands, options`, which each shell's template turns into `case` statements.
+the client's tree and the server commands' tree (handed down by gateway/cli.py) are walked
+into one table of `path -> subcommands, options`, which each shell's template turns into
+`case` statements.
 Values are completed only where argparse knows the choices (`--status granted|error`);
 filters are the server's business.
 """
@@ -10,6 +11,7 @@ filters are the server's business.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -55,11 +57,10 @@ def walk(parser: argparse.ArgumentParser, path: str = "",
     return tree
 
 
-def full_tree(client: argparse.ArgumentParser) -> dict[str, Node]:
+def full_tree(client: argparse.ArgumentParser,
+              server: argparse.ArgumentParser | None = None) -> dict[str, Node]:
     """The client's verbs and the server's commands, as one `gateway` program."""
-    from gateway.cli import _parser as server_parser
-
-    tree = walk(server_parser())
+    tree = walk(server) if server is not None else {}
     for path, node in walk(client).items():
         known = tree.setdefault(path, Node())
         known.commands += [c for c in node.commands if c not in known.commands]
@@ -167,6 +168,9 @@ fi
 """
 
 
-def script(shell: str, client: argparse.ArgumentParser) -> str:
-    tree = full_tree(client)
+def script(shell: str, client: argparse.ArgumentParser,
+           server_parser: Callable[[], argparse.ArgumentParser] | None = None) -> str:
+    """`server_parser`: the tree of the program's other commands (gateway.cli hands it
+    down, so that this package never imports the server's modules)."""
+    tree = full_tree(client, server_parser() if server_parser is not None else None)
     return bash(tree) if shell == "bash" else zsh(tree)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gateway.client.parser import build, joined_values, passed_through
 
@@ -18,7 +18,10 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *,
+         server_parser: Callable[[], argparse.ArgumentParser] | None = None) -> int:
+    """`server_parser` builds the tree of the program's other commands (gateway.cli gives
+    its own), for `gateway completion` to complete them too."""
     parser = build()
     args, extras = parser.parse_known_args(joined_values(
         sys.argv[1:] if argv is None else argv))
@@ -31,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.run == "completion":
         from gateway.client.completion import script
 
-        print(script(args.shell, parser), end="")
+        print(script(args.shell, parser, server_parser), end="")
         return 0
     token = os.environ.get(args.token_env, "").strip()
     if not token:

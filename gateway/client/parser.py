@@ -151,6 +151,9 @@ def _deliveries(verbs: Any, common: argparse.ArgumentParser) -> None:
     get = _leaf(sub, "get", "get_delivery", "one record, with the request that was sent",
                 common)
     get.add_argument("id", metavar="ID")
+    get.add_argument("--body", action="store_true",
+                     help="print only the body that was sent, byte for byte (pipe it to "
+                          "`gateway verify`)")
     again = _leaf(sub, "redeliver", "redeliver",
                   "a new attempt of each record, or of every finished record matching filters",
                   common)

@@ -6,7 +6,9 @@ calls the API, so `--json` and these views always show the same answers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.client.table import Cell, Style, block, moment, relative, table
@@ -139,8 +141,24 @@ def deliveries_table(items: Sequence[dict[str, Any]], style: Style) -> str:
     return table(DELIVERY_COLUMNS, rows, style)
 
 
+def verify_hint(record: dict[str, Any], now: datetime | None = None) -> str:
+    """The command that checks a webhook record's signature with the policy's secret (put in
+    an environment variable of your choice), with a tolerance that covers the record's age;
+    empty for a record without a signature (mail, or recorded before they were kept)."""
+    headers = (record.get("request") or {}).get("headers") or {}
+    stamp, signature = headers.get("X-TIMESTAMP", ""), headers.get("X-HUB-SIGNATURE-256")
+    if not stamp.isdigit() or not signature:
+        return ""
+    age = (now or datetime.now(UTC)).timestamp() - int(stamp)
+    tolerance = max(300, math.ceil((abs(age) + 60) / 60) * 60)
+    return (f"gateway delivery get {record['id']} --body | gateway verify --secret-env "
+            f"WEBHOOK_SECRET --timestamp {stamp} --signature {signature} "
+            f"--tolerance {tolerance}")
+
+
 def delivery_detail(record: dict[str, Any], style: Style) -> str:
-    """One record, then what was sent: its headers and body as the receiver got them."""
+    """One record, then what was sent: its headers and body as the receiver got them, and
+    how to check its signature."""
     sent = record.get("request") or {}
     headers = "\n".join(f"{k}: {v}" for k, v in (sent.get("headers") or {}).items())
     return "\n\n".join(filter(None, [block([
@@ -158,4 +176,5 @@ def delivery_detail(record: dict[str, Any], style: Style) -> str:
         ("address", record.get("remoteAddress") or ""),
         ("answer", (record.get("responseSnippet") or "").replace("\n", " ")),
         ("redelivery of", record.get("redeliveryOf") or ""),
+        ("verify", verify_hint(record)),
     ], style), headers, sent.get("body") or ""]))

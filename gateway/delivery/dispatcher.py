@@ -23,14 +23,15 @@ from typing import Any
 import orjson
 
 from gateway.catalog.rules import signing_keys
+from gateway.delivery.failures import log_failed
 from gateway.delivery.mail_client import MailClient
-from gateway.delivery.outcome import Outcome
 from gateway.delivery.webhook_client import WebhookClient
 from gateway.hooks.notifications import NotificationRenderer
 from gateway.signing import SigningKeys
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
 from gateway.store.database import Database
+from gateway.store.outcome import Outcome
 from gateway.timeutil import format_time, now_text, utcnow
 
 log = logging.getLogger("gateway.delivery.dispatcher")
@@ -202,6 +203,9 @@ class Dispatcher:
             # record's commit.
             await self._record(record, outcome)
             self.on_recorded(channel, outcome)  # the metrics count it
+            if outcome.state == "failed":
+                log_failed(record["id"], channel, record["destination"], outcome.error_kind,
+                           outcome.http_status or outcome.smtp_code)
         finally:
             self._started.discard(record["seq"])
             self._in_flight[channel] -= 1

@@ -17,8 +17,9 @@ from typing import Any
 import aiosmtplib
 
 from gateway.config import MailConfig
-from gateway.delivery.outcome import Outcome, PhaseClock
+from gateway.delivery.phases import PhaseClock
 from gateway.hooks.mail_message import build_message, message_id
+from gateway.store.outcome import Outcome
 from gateway.timeutil import now_text
 
 IDLE_CHECK_S = 5.0
@@ -50,7 +51,7 @@ class MailClient:
                 infos = await loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM)
             clock.enter("connect")
             async with asyncio.timeout(cfg.timeout_s):
-                sock = await _open_socket(loop, infos)
+                sock = await _open_socket(loop, infos, clock)
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 raise
@@ -157,11 +158,13 @@ class MailClient:
                         response_snippet=reply.message[:1024])
 
 
-async def _open_socket(loop: asyncio.AbstractEventLoop,
-                       infos: list[Any]) -> socket.socket:
-    """A connected socket to the first address of `infos` that accepts."""
+async def _open_socket(loop: asyncio.AbstractEventLoop, infos: list[Any],
+                       clock: PhaseClock) -> socket.socket:
+    """A connected socket to the first address of `infos` that accepts. The clock notes
+    each address as it is tried: a refusal or a timeout shows the last one."""
     error: OSError = OSError("no address to connect to")
     for family, kind, proto, _, address in infos:
+        clock.peer(address)
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
         try:

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from gateway.config import MailConfig
+from gateway.delivery.failures import log_failed
 from gateway.hooks.mail_message import header_text, message_id
 from gateway.hooks.mailhook import MailhookRenderer, RenderError
 from gateway.hooks.notifications import NotificationRenderer, addressees, kind_of, known_addresses
@@ -185,6 +186,9 @@ class Outbox:
             if record["state"] == "failed":  # never to be sent (render): no attempt counts it
                 after_commit(conn, functools.partial(self._on_failed, record["channel"],
                                                      record["error"]["kind"]))
+                after_commit(conn, functools.partial(
+                    log_failed, record["id"], record["channel"], record["destination"],
+                    record["error"]["kind"]))
         if any(r["state"] == "queued" for r in records):
             after_commit(conn, self._on_queued)
             announce(conn, DELIVERIES_CHANNEL)

@@ -22,9 +22,10 @@ from aiohttp.resolver import DefaultResolver
 
 from gateway import __version__
 from gateway.config import WebhookConfig
-from gateway.delivery.destinations import is_forbidden_address
-from gateway.delivery.outcome import SNIPPET_BYTES, Outcome, PhaseClock, snippet
-from gateway.signing import SIGNATURE_HEADERS, SigningKeys, signature_headers
+from gateway.delivery.phases import SNIPPET_BYTES, PhaseClock, snippet
+from gateway.destinations import is_forbidden_address
+from gateway.signing import SigningKeys, signature_headers
+from gateway.store.outcome import Outcome
 from gateway.timeutil import now_text
 
 USER_AGENT = f"access-request-gateway/{__version__}"
@@ -70,6 +71,11 @@ class _TimedConnector(aiohttp.TCPConnector):
             return await super()._wrap_create_connection(*args, **kwargs)
         tls = bool(kwargs.get("ssl"))
         clock.enter("connect")
+        # The address about to be tried: what the record shows when it refuses or never
+        # answers (aiohttp calls again with the rest, so a failure shows the last one).
+        addresses = kwargs.get("addr_infos") or []
+        if addresses:
+            clock.peer(addresses[0][4])
         factory = args[0]
 
         def connected() -> Any:
@@ -199,7 +205,9 @@ class WebhookClient:
             "X-EVENT": f"access-request.{event}",
             "User-Agent": USER_AGENT,
         }
-        shown = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
+        # Recorded as sent, timestamp and signatures included (they are no secret: the
+        # receiver sees them), so that a record can be checked with `gateway verify`.
+        shown = dict(headers)
         clock = PhaseClock()
 
         def done(state: str, **fields: Any) -> Outcome:

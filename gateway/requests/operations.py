@@ -130,6 +130,25 @@ def _recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) ->
     return out
 
 
+def _no_recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) -> Conflict:
+    """The refusal of a request nobody could approve. When the requester is the item's only
+    approver, saying the item has no approver would be wrong for them: they are one, but a
+    requester never approves their own request. One code either way (clients branch on it);
+    `onlyRequester` tells the cases apart."""
+    roles = policy["approverRoles"]
+    only_requester = any(r["code"] in roles and r["userEmail"].lower() == requester.lower()
+                         for r in item["responsibilities"])
+    if only_requester:
+        message = ("nobody but you could approve this request: you are the only person in "
+                   "the policy's approver roles for this item, and a requester never approves "
+                   "their own request; ask an admin to add another approver to the item")
+    else:
+        message = ("nobody may approve this request: the item has no responsibility in the "
+                   "policy's approver roles")
+    return Conflict(message, code="no-recipients", approverRoles=roles,
+                    onlyRequester=only_requester)
+
+
 def _rule(field: str, message: str, **details: Any) -> Conflict:
     return Conflict(f"{field}: {message}", code="policy-rule", field=field, **details)
 
@@ -210,9 +229,7 @@ class Lifecycle:
         extra = _reason_rules(conn, policy, draft)
         recipients = _recipients(item, policy, user.email)
         if not recipients:
-            raise Conflict("nobody may approve this request: the item has no responsibility "
-                           "in the policy's approver roles", code="no-recipients",
-                           approverRoles=policy["approverRoles"])
+            raise _no_recipients(item, policy, user.email)
         now = utcnow()
         request = {
             "requestedBy": user.email, "target": {"type": target_type, "id": target_id},

@@ -13,16 +13,14 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import patterns
 from gateway.errors import BadRequest, InvalidField, NotFound
+from gateway.store.request_query import DEFAULT_LIMIT, STATES, Condition, RequestQuery
 from gateway.timeutil import format_time, parse_date_or_time
 from gateway.validation import check_text
 
-STATES = ("PENDING", "APPROVED", "REJECTED", "CANCELLED", "EXPIRED", "GRANTED", "ERROR",
-          "REVOKED")
 FIELDS = {
     "requestId": "id", "requestedBy": "text", "action": "text", "resource": "text",
     "target": "text", "state": "state", "createdAt": "time", "processedAt": "time",
@@ -31,31 +29,10 @@ FIELDS = {
 ORDER_KEYS = ("action", "state", "createdAt", "processedAt", "expiresAt")
 OPERATORS = ("eq", "in", "ne", "gt", "ge", "lt", "le")
 CONTROL_PARAMS = ("order", "limit", "cursor", "actionable", "all")
-DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_IN_VALUES = 100
 MAX_QUERY_TEXT = 4096
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,4096}")
-
-
-@dataclass(frozen=True)
-class Condition:
-    field: str  # a key of FIELDS
-    op: str  # eq, in, ne, gt, ge, lt, le
-    values: tuple[Any, ...]
-
-
-@dataclass
-class RequestQuery:
-    conditions: list[Condition] = field(default_factory=list)
-    order: list[tuple[str, bool]] = field(default_factory=lambda: [("createdAt", True)])
-    limit: int = DEFAULT_LIMIT
-    after: list[Any] | None = None  # the sort values of the previous page's last row
-    scope: str = "own"  # own | actionable | all
-
-    @property
-    def order_text(self) -> str:
-        return ",".join(("-" if desc else "") + key for key, desc in self.order)
 
 
 def _time_conditions(name: str, op: str, raw: str) -> list[Condition]:

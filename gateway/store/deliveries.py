@@ -6,9 +6,9 @@ import functools
 import sqlite3
 from typing import Any
 
-from gateway.delivery.outcome import Outcome
 from gateway.store.codec import col, dump, from_row, load, to_row
 from gateway.store.dialect import dialect_of, execute_each, execute_later
+from gateway.store.outcome import Outcome
 
 COLUMNS = (
     col("id"), col("event"), col("channel"), col("destination"),
@@ -42,7 +42,8 @@ def public(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def detail(rec: dict[str, Any]) -> dict[str, Any]:
-    """One delivery with what was sent: headers (never the signature) and body."""
+    """One delivery with what was sent: its headers (the timestamp and signatures too, never
+    the secret) and its body."""
     return {**public(rec), "request": {"headers": rec["requestHeaders"] or {},
                                        "body": rec["payload"]}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.requests.query import STATES, Condition, RequestQuery
+from gateway.store.request_query import STATES, Condition, RequestQuery
 from gateway.store.requests import SELECT, record
 
 # Sort expressions: a NULL processedAt sorts as '' (before any time), so keysets stay total.

@@ -2,6 +2,7 @@
 
 The check at policy-write time only sees the URL; the delivery client repeats the address
 check on the address it actually connects to, so that DNS cannot be used to slip past it.
+Both the catalog's rules and the delivery stage import it, so it sits below both.
 """
 
 from __future__ import annotations
