@@ -210,11 +210,12 @@ async def test_a_page_can_do_nothing_the_users_token_could_not(gw: Gateway) -> N
     status, _, _ = await requester.post("/ui/policies/free-policy", {"entry": "{}"})
     assert status == 403
     assert (await gw.get(f"/v1/resource-access-requests/{created['id']}"))["state"] == "PENDING"
-    # A stale page: approving what another recipient has handled says so, as the API does.
+    # A stale page: approving what another recipient has handled says so, as the API does
+    # (in words: the API's "a REJECTED request cannot become APPROVED").
     await gw.process(created["id"], "reject", remarks="no")
     approver = await signed_in(gw, "approver")
     status, text, _ = await approver.post(f"{path}/process", {"decision": "approve"})
-    assert status == 409 and "a REJECTED request cannot become APPROVED" in text
+    assert status == 409 and "This request is rejected now: it can no longer be approved." in text
 
 
 async def test_user_text_is_shown_as_text(gw: Gateway) -> None:
