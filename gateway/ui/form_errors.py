@@ -51,7 +51,8 @@ _INDEX = re.compile(r"\[\d+\]")
 _SAYINGS: tuple[tuple[re.Pattern[str], Callable[[str, re.Match[str]], str]], ...] = tuple(
     (re.compile(pattern), say) for pattern, say in (
         (r"^(required|must not be empty)\b",
-         lambda field, m: _REQUIRED.get(field, "fill this in")),
+         lambda field, m: _REQUIRED.get(field) or _REQUIRED.get(field.rpartition(".")[2])
+         or "fill this in"),
         (r"^at most (\d+) characters",
          lambda field, m: f"too long: at most {int(m.group(1)):,} characters"),
         (r"^at most (\d+) entries", lambda field, m: f"choose at most {m.group(1)}"),
