@@ -160,10 +160,10 @@ def _human_parts(words: str) -> timedelta:
             if word in _CALENDAR_WORDS:
                 raise ValueError("months and years have no fixed length: "
                                  "say it in days or weeks, such as 30 days")
-            raise ValueError(f"{word!r} is not a unit of time: use minutes, hours, days "
+            raise ValueError(f"“{word}” is not a unit of time: use minutes, hours, days "
                              "or weeks")
         if unit in seen:
-            raise ValueError(f"{word!r} is given twice")
+            raise ValueError(f"“{word}” is given twice")
         seen.add(unit)
         seconds += float(number.replace(",", ".")) * _SECONDS_IN[unit]
         position = match.end()

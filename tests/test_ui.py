@@ -387,7 +387,7 @@ async def test_form_refusals_name_the_field_in_words(gw: Gateway) -> None:
     assert status == 400
     assert alert_of(text) == "Reason: too long: at most 10,000 characters"
     status, text = await send(reason="ok", duration="custom", custom_duration="2 fortnights")
-    assert status == 400 and alert_of(text).startswith("Duration: 'fortnights' is not a unit")
+    assert status == 400 and alert_of(text).startswith("Duration: “fortnights” is not a unit")
     assert html_of(text).xpath('//input[@id="request-custom"][@aria-invalid="true"]')
     assert html_of(text).xpath('//input[@id="request-custom"][@value="2 fortnights"]')
     status, text = await send(reason="ok", duration="custom", custom_duration="")
@@ -466,7 +466,7 @@ async def test_custom_durations_as_people_type_them(gw: Gateway) -> None:
     await approver.get(f"/ui/requests/{request_id}")
     custom = html_of((await approver.get(f"/ui/requests/{request_id}"))[1]).xpath(
         '//label[@for="approve-custom"]')
-    assert texts(custom[0], ".") == ["Custom duration, such as 2 hours, 3 days or 1 week"]
+    assert texts(custom[0], ".") == ["Custom duration, such as 90 minutes, 2 hours or 3 days"]
     status, text, _ = await approver.post(f"/ui/requests/{request_id}/process", {
         "decision": "approve", "duration": "custom", "custom_duration": "90 minutes"})
     assert status == 303, alert_of(text)
