@@ -146,6 +146,14 @@ def parse_human_duration(text: str) -> timedelta:
     return value
 
 
+def duration_for_api(text: str) -> str:
+    """What a person typed, as the API's `duration`: ISO 8601 in the API's pattern as given,
+    anything else read by `parse_human_duration` (the web inbox's form and the CLI)."""
+    if isinstance(text, str) and patterns.matches("DURATION", text.strip()):
+        return text.strip()
+    return format_duration(parse_human_duration(text))
+
+
 def _human_parts(words: str) -> timedelta:
     seconds = 0.0
     position = 0

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gateway.timeutil import (
     describe_duration,
+    duration_for_api,
     format_duration,
     format_time,
     now_text,
@@ -94,6 +95,11 @@ def test_every_api_duration_reads_back_from_its_words(seconds: int) -> None:
 ])
 def test_the_forms_people_type(text: str, iso: str) -> None:
     assert format_duration(parse_human_duration(text)) == iso
+    assert duration_for_api(text) == (text if text in ("PT4H",) else iso)
+
+
+def test_the_apis_own_durations_pass_as_given() -> None:
+    assert [duration_for_api(t) for t in ("P1W", "PT90M", " P7D ")] == ["P1W", "PT90M", "P7D"]
 
 
 @pytest.mark.parametrize(("text", "words"), [

@@ -14,9 +14,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from gateway import patterns
 from gateway.client import VERBS
-from gateway.timeutil import format_duration, parse_human_duration
+from gateway.timeutil import duration_for_api
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 REQUEST_FILTERS = ("requestId", "requestedBy", "action", "resource", "target", "state",
@@ -37,10 +36,8 @@ class Filter(argparse.Action):
 def _duration(text: str) -> str:
     """`--duration` as the API takes it: ISO 8601 as given, or what people type (`2 hours`,
     `3d`), read by the parser of the web inbox's form."""
-    if patterns.matches("DURATION", text):
-        return text
     try:
-        return format_duration(parse_human_duration(text))
+        return duration_for_api(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -24,7 +24,7 @@ from gateway.store import deliveries as delivery_store
 from gateway.store import listing as listing_store
 from gateway.store import requests as request_store
 from gateway.store import ui as ui_store
-from gateway.timeutil import format_duration, format_time, parse_human_duration, utcnow
+from gateway.timeutil import duration_for_api, format_time, utcnow
 from gateway.ui.form_errors import FormError, explain
 from gateway.ui.keys import VISITOR
 from gateway.ui.middleware import error_page
@@ -210,7 +210,7 @@ def _duration(form: Any, name: str, custom: str) -> str | None:
         if value is None:
             raise InvalidField("duration", "type a custom duration such as 2 hours or 3 days")
         try:
-            return format_duration(parse_human_duration(value))
+            return duration_for_api(value)
         except ValueError as exc:
             raise InvalidField("duration", str(exc)) from None
     return chosen
