@@ -203,7 +203,7 @@ def _text(form: Any, name: str) -> str | None:
 
 def _duration(form: Any, name: str, custom: str) -> str | None:
     """The chosen duration in the API's ISO 8601; a custom one as people type it (`2 hours`,
-    `3 days`, `PT2H`), read by the same parser as the words the pages show."""
+    `3 days`, `PT2H`), read as the CLI reads `--duration`."""
     chosen = _text(form, name)
     if chosen == "custom":
         value = _text(form, custom)
