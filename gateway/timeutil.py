@@ -104,3 +104,111 @@ def parse_api_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text)
     assert match is not None
     return timedelta(**{k: int(v) for k, v in match.groupdict().items() if v})
+
+
+_SECONDS_IN = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_UNIT_WORDS = {
+    "w": ("w", "wk", "wks", "week", "weeks"),
+    "d": ("d", "day", "days"),
+    "h": ("h", "hr", "hrs", "hour", "hours"),
+    "m": ("m", "min", "mins", "minute", "minutes"),
+    "s": ("s", "sec", "secs", "second", "seconds"),
+}
+_UNIT_OF = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
+_HUMAN_PART = re.compile(r"(\d{1,6}(?:[.,]\d{1,6})?)\s*([a-z]+)")
+_HUMAN_GLUE = re.compile(r"(?:\s|,|\band\b)*")
+_CALENDAR_WORDS = ("month", "months", "mo", "year", "years", "y", "yr", "yrs")
+HUMAN_DURATION_HINT = "such as 2 hours, 3 days, 90 minutes, 1 week, 1h or 2d"
+
+
+def parse_human_duration(text: str) -> timedelta:
+    """A duration as people type it: `2 hours`, `3 days`, `90 minutes`, `1 week`, `1h`,
+    `2d`, `1 day 12 hours`, `1.5h` — or ISO 8601 (`PT2H`, `p3d`).
+
+    Whole seconds, more than zero, at most ten years, so that `format_duration` of the result
+    is a duration the API takes. Months and years are refused as in `parse_duration`.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"expected a duration {HUMAN_DURATION_HINT}")
+    words = text.strip().lower()
+    if words.startswith("p"):
+        try:
+            value = parse_api_duration(words.upper())
+        except ValueError:
+            raise ValueError(f"expected a duration {HUMAN_DURATION_HINT}, "
+                             "or in ISO 8601 such as PT2H") from None
+    else:
+        value = _human_parts(words)
+    if value <= timedelta(0):
+        raise ValueError("the duration must be more than zero")
+    if value > _MAX_DURATION:
+        raise ValueError("the duration must be at most ten years")
+    return value
+
+
+def duration_for_api(text: str) -> str:
+    """What a person typed, as the API's `duration`: ISO 8601 in the API's pattern as given,
+    anything else read by `parse_human_duration` (the web inbox's form and the CLI)."""
+    if isinstance(text, str) and patterns.matches("DURATION", text.strip()):
+        return text.strip()
+    return format_duration(parse_human_duration(text))
+
+
+def _human_parts(words: str) -> timedelta:
+    seconds = 0.0
+    position = 0
+    seen: set[str] = set()
+    for match in _HUMAN_PART.finditer(words):
+        glue = words[position:match.start()]
+        if not _HUMAN_GLUE.fullmatch(glue):
+            break  # something other than spaces, commas or "and" between the parts
+        number, word = match.groups()
+        unit = _UNIT_OF.get(word)
+        if unit is None:
+            if word in _CALENDAR_WORDS:
+                raise ValueError("months and years have no fixed length: "
+                                 "say it in days or weeks, such as 30 days")
+            raise ValueError(f"“{word}” is not a unit of time: use minutes, hours, days "
+                             "or weeks")
+        if unit in seen:
+            raise ValueError(f"“{word}” is given twice")
+        seen.add(unit)
+        seconds += float(number.replace(",", ".")) * _SECONDS_IN[unit]
+        position = match.end()
+    if not seen or words[position:].strip():
+        raise ValueError(f"expected a duration {HUMAN_DURATION_HINT}")
+    if abs(seconds - round(seconds)) > 1e-6:
+        raise ValueError("the duration must come to whole seconds")
+    return timedelta(seconds=round(seconds))
+
+
+def _whole_units(value: timedelta) -> list[tuple[int, str]]:
+    """(count, unit) for days, hours, minutes and seconds, largest first, zeros left out."""
+    rest = int(value.total_seconds())
+    out = []
+    for unit in ("d", "h", "m", "s"):
+        count, rest = divmod(rest, _SECONDS_IN[unit])
+        if count:
+            out.append((count, unit))
+    return out
+
+
+def format_duration(value: timedelta) -> str:
+    """The ISO 8601 form the API takes (`PT2H`, `P3D`, `P1DT12H`; a week is `P7D`)."""
+    parts = _whole_units(value)
+    if not parts:
+        raise ValueError("the duration must be more than zero")
+    date = "".join(f"{n}D" for n, u in parts if u == "d")
+    time_ = "".join(f"{n}{u.upper()}" for n, u in parts if u != "d")
+    return "P" + date + ("T" + time_ if time_ else "")
+
+
+def describe_duration(value: timedelta) -> str:
+    """Words for people, which `parse_human_duration` reads back: `1 week`, `2 hours`,
+    `1 day 12 hours`."""
+    seconds = int(value.total_seconds())
+    if seconds and seconds % _SECONDS_IN["w"] == 0:
+        weeks = seconds // _SECONDS_IN["w"]
+        return f"{weeks} week" + ("s" if weeks != 1 else "")
+    names = {"d": "day", "h": "hour", "m": "minute", "s": "second"}
+    return " ".join(f"{n} {names[u]}" + ("s" if n != 1 else "") for n, u in _whole_units(value))

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import unused_port
 
+from gateway.timeutil import parse_time
 from tests.conftest import (
     EMAILS,
     HOOK_SECRET,
@@ -301,10 +302,13 @@ async def test_set_activity_and_cancel(client: Client) -> None:
 async def test_approve_reject_and_fulfil(client: Client) -> None:
     first, second = await _some_requests(client.gw, 2)
     approved = await client.run("accessrequest", "approve", first, "--remarks", "OK",
-                                "--duration", "PT1H", "--json", user="approver")
+                                "--duration", "1 hour", "--json", user="approver")
     assert approved.code == 0, approved.err
     assert approved.json() == await client.gw.get(f"/v1/resource-access-requests/{first}")
     assert (approved.json()["state"], approved.json()["remarks"]) == ("APPROVED", "OK")
+    granted = parse_time(approved.json()["accessExpiresAt"]) - parse_time(
+        approved.json()["processedAt"])
+    assert granted.total_seconds() == 3600
     rejected = await client.run("accessrequest", "reject", second, "--remarks", "No.",
                                 user="approver")
     assert rejected.code == 0
@@ -520,7 +524,8 @@ async def test_bad_usage_is_exit_2(client: Client) -> None:
     for args in (["accessrequest", "approve"], ["accessrequest", "get", "1", "--bogus", "x"],
                  ["accessrequest", "frobnicate"], ["user", "request-access", "x"],
                  ["accessrequest", "approve", "1", "--duration", "PT1H", "--expiration",
-                  "2030-01-01T00:00:00Z"], ["accessrequest", "ls", "--limit", "0"]):
+                  "2030-01-01T00:00:00Z"], ["accessrequest", "ls", "--limit", "0"],
+                 ["accessrequest", "approve", "1", "--duration", "2 fortnights"]):
         result = await client.run(*args)
         assert (result.code, result.out) == (2, ""), args
         assert "usage: gateway" in result.err

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from tests.conftest import EMAILS, ORDERS, TOKENS, Gateway
+from gateway.timeutil import parse_time
+from tests.conftest import CHURN, EMAILS, ORDERS, PROFILE, TOKENS, Gateway
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -210,11 +212,12 @@ async def test_a_page_can_do_nothing_the_users_token_could_not(gw: Gateway) -> N
     status, _, _ = await requester.post("/ui/policies/free-policy", {"entry": "{}"})
     assert status == 403
     assert (await gw.get(f"/v1/resource-access-requests/{created['id']}"))["state"] == "PENDING"
-    # A stale page: approving what another recipient has handled says so, as the API does.
+    # A stale page: approving what another recipient has handled says so, as the API does
+    # (in words: the API's "a REJECTED request cannot become APPROVED").
     await gw.process(created["id"], "reject", remarks="no")
     approver = await signed_in(gw, "approver")
     status, text, _ = await approver.post(f"{path}/process", {"decision": "approve"})
-    assert status == 409 and "a REJECTED request cannot become APPROVED" in text
+    assert status == 409 and "This request is rejected now: it can no longer be approved." in text
 
 
 async def test_user_text_is_shown_as_text(gw: Gateway) -> None:
@@ -294,3 +297,206 @@ def test_without_chromium_the_browser_tests_skip_in_one_line_or_fail_in_ci(
     monkeypatch.setenv("GATEWAY_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception):
         browser.chromium_path()
+
+
+# --- words for people: names, labels, refusals, durations, times ----------------------------
+
+def html_of(text: str) -> Any:
+    from lxml import html
+
+    return html.fromstring(text)
+
+
+def texts(tree: Any, xpath: str) -> list[str]:
+    return [" ".join(e.text_content().split()) for e in tree.xpath(xpath)]
+
+
+async def test_pages_show_names_and_labels_not_keys_and_codes(gw: Gateway) -> None:
+    profile = await gw.create(PROFILE)
+    await gw.create(ORDERS)
+    approver = await signed_in(gw, "approver")
+    _, text, _ = await approver.get("/ui/inbox")
+    card = html_of(text).xpath(f'//*[@id="request-{profile["id"]}"]')[0]
+    assert texts(card, ".//h2/a") == ["Customer Profile"]
+    assert texts(card, './/*[contains(@class, "key")]') == [PROFILE]  # secondary text
+    facts = dict(zip(texts(card, ".//dt"), texts(card, ".//dd"), strict=True))
+    assert facts["Use case"] == "Churn Risk Analysis" and facts["Contributors"] == "Group A"
+    assert "contributors" not in facts and card.xpath(f'.//span[@title="{CHURN}"]')
+    assert sorted(texts(html_of(text), '//ol[@class="cards"]//h2/a')) == [
+        "Customer Profile", "Orders"]
+
+    requester = await signed_in(gw, "requester")
+    _, text, _ = await requester.get("/ui/requests")
+    assert sorted(texts(html_of(text), "//tbody//td[1]/a")) == ["Customer Profile", "Orders"]
+    _, text, _ = await requester.get(f"/ui/requests/{profile['id']}")
+    tree = html_of(text)
+    assert texts(tree, "//h1") == ["Customer Profile"]
+    assert f"{PROFILE}" in texts(tree, '//p[contains(@class, "key")]')
+    facts = dict(zip(texts(tree, "//dt"), texts(tree, "//dd"), strict=True))
+    assert facts["Use case"] == "Churn Risk Analysis" and facts["Contributors"] == "Group A"
+    assert facts["Policy"] == "Use case"  # the policy's name; its code uc-policy as a title
+    _, text, _ = await requester.get("/ui/request-access")
+    assert "dataset · policy Free text" in texts(html_of(text), "//li//p")
+    _, text, _ = await requester.get("/ui/request-access?item=" + PROFILE)
+    assert texts(html_of(text), "//h1") == ["Request access to Customer Profile"]
+
+    admin = await signed_in(gw, "admin")
+    _, text, _ = await admin.get("/ui/items")
+    tree = html_of(text)
+    assert "Orders" in texts(tree, "//tbody//td[1]/a")
+    row = tree.xpath('//tbody/tr[td[1]/a[text()="Orders"]]')[0]
+    assert texts(row, "td")[1:] == ["dataset", "Free text"]
+    assert texts(row, "td[1]/span") == [ORDERS]
+    _, text, _ = await admin.get("/ui/policies")
+    assert sorted(texts(html_of(text), "//tbody//td[1]/a")) == ["Free text", "Use case"]
+    _, text, _ = await admin.get("/ui/items/" + ORDERS.replace("/", "%2F"))
+    assert texts(html_of(text), "//h1") == ["Orders"]
+
+
+async def test_a_use_case_gone_from_the_catalog_still_shows_its_key(gw: Gateway) -> None:
+    created = await gw.create(PROFILE)
+    await gw.process(created["id"], "reject")
+    status, _ = await gw.call("DELETE", "/v1/use-cases/" + quote(CHURN, safe=""), user="admin")
+    assert status == 204
+    requester = await signed_in(gw, "requester")
+    _, text, _ = await requester.get(f"/ui/requests/{created['id']}")
+    facts = dict(zip(texts(html_of(text), "//dt"), texts(html_of(text), "//dd"), strict=True))
+    assert facts["Use case"] == CHURN and facts["contributors"] == "Group A"
+
+
+def alert_of(text: str) -> str:
+    found = texts(html_of(text), '//*[@role="alert"]')
+    assert len(found) == 1, text
+    return found[0]
+
+
+async def test_form_refusals_name_the_field_in_words(gw: Gateway) -> None:
+    requester = await signed_in(gw, "requester")
+    await requester.get("/ui/request-access?item=" + ORDERS)
+
+    async def send(**fields: Any) -> tuple[int, str]:
+        status, text, _ = await requester.post("/ui/request-access", {"item": ORDERS,
+                                                                      **fields})
+        return status, text
+
+    status, text = await send(reason="  ")
+    assert status == 409 and alert_of(text) == "Reason: say why you need this access"
+    assert html_of(text).xpath('//textarea[@id="reason"][@aria-invalid="true"]')
+    assert html_of(text).xpath('//*[@role="alert"]//a[@href="#reason"]')
+    status, text = await send(reason="x" * 10_001)
+    assert status == 400
+    assert alert_of(text) == "Reason: too long: at most 10,000 characters"
+    status, text = await send(reason="ok", duration="custom", custom_duration="2 fortnights")
+    assert status == 400 and alert_of(text).startswith("Duration: “fortnights” is not a unit")
+    assert html_of(text).xpath('//input[@id="request-custom"][@aria-invalid="true"]')
+    assert html_of(text).xpath('//input[@id="request-custom"][@value="2 fortnights"]')
+    status, text = await send(reason="ok", duration="custom", custom_duration="")
+    assert status == 400
+    assert alert_of(text) == "Duration: type a custom duration such as 2 hours or 3 days"
+    status, text = await send(reason="ok", duration="custom", custom_duration="3 months")
+    assert "months and years have no fixed length" in alert_of(text)
+    status, text = await send(reason="ok", duration="PT2X")  # a radio value made up
+    assert status == 400 and alert_of(text).startswith("Duration: write a duration such as 2 h")
+
+    await requester.get("/ui/request-access?item=" + PROFILE)
+    status, text, _ = await requester.post("/ui/request-access", {"item": PROFILE})
+    assert status == 409 and alert_of(text) == "Reason: choose a use case"
+    status, text, _ = await requester.post("/ui/request-access",
+                                           {"item": PROFILE, "useCase": CHURN})
+    assert status == 409 and alert_of(text) == "Contributors: choose at least one"
+    assert html_of(text).xpath('//fieldset[@id="extra-values"][@aria-invalid="true"]')
+    status, text, _ = await requester.post("/ui/request-access", {
+        "item": PROFILE, "useCase": CHURN, "extra": "Group Z"})
+    assert alert_of(text) == "Contributors: choose among the values listed for this use case"
+    for shown in ("useCase", "extraInformation", "policy uc-policy", "body."):
+        assert shown not in alert_of(text)
+
+    await requester.post("/ui/request-access", {"item": ORDERS, "reason": "first"})
+    status, text = await send(reason="second")
+    assert status == 409 and alert_of(text).startswith(
+        "You already have a pending request for this item")
+
+    # The API's answers are its own: field paths and codes, unchanged.
+    status, body = await gw.call("POST", f"/v1/user/{EMAILS['requester']}/request-access",
+                                 json={"resource": PROFILE})
+    assert status == 409 and body["error"]["details"]["field"] == "useCase"
+    assert body["error"]["message"] == "useCase: required: policy uc-policy asks for a use case"
+    status, body = await gw.call("POST", f"/v1/user/{EMAILS['requester']}/request-access",
+                                 json={"resource": ORDERS, "reason": "r",
+                                       "duration": "2 hours"})
+    assert status == 400 and body["error"]["message"].startswith(
+        "duration: expected an ISO 8601 duration")
+
+
+def test_explain_takes_any_field_path_to_its_label() -> None:
+    from gateway.errors import Conflict, InvalidField
+    from gateway.ui.form_errors import explain
+
+    said = explain(InvalidField("body.reason.useCase", "required"))
+    assert (said.label, said.message) == ("Reason", "choose a use case")
+    said = explain(InvalidField("extraInformation.values[3]", "at most 256 characters"),
+                   {"extraInformation": ("Contributors", "extra-values")})
+    assert (said.label, said.message, said.control) == (
+        "Contributors", "too long: at most 256 characters", "extra-values")
+    said = explain(InvalidField("remarks", "contains a control character"))
+    assert said.label == "Comment" and "control character" in said.message
+    said = explain(Conflict("a GRANTED request cannot be changed", code="invalid-transition",
+                            state="GRANTED"))
+    assert said.label is None
+    assert said.message == "This request is granted now: it can no longer be changed."
+    said = explain(InvalidField("somethingNew", "expected a colour"))  # said as the API says
+    assert (said.label, said.message) == ("somethingNew", "expected a colour")
+
+
+async def test_custom_durations_as_people_type_them(gw: Gateway) -> None:
+    requester = await signed_in(gw, "requester")
+    await requester.get("/ui/request-access?item=" + ORDERS)
+    status, text, response = await requester.post("/ui/request-access", {
+        "item": ORDERS, "reason": "Quarter close.", "duration": "custom",
+        "custom_duration": "2 hours"})
+    assert status == 303, alert_of(text)
+    request_id = response.headers["Location"].split("/")[-1].split("?")[0]
+    activity = await gw.get(f"/v1/resource-access-requests/{request_id}/activity")
+    assert activity["items"][0]["changes"] == {"duration": "PT2H"}
+    _, text, _ = await requester.get(f"/ui/requests/{request_id}")
+    assert "for 2 hours" in texts(html_of(text), '//p[@class="who-line"]')[0]
+    assert html_of(text).xpath('//input[@placeholder="2 hours"]') == []  # not the approver
+
+    approver = await signed_in(gw, "approver")
+    await approver.get(f"/ui/requests/{request_id}")
+    custom = html_of((await approver.get(f"/ui/requests/{request_id}"))[1]).xpath(
+        '//label[@for="approve-custom"]')
+    assert texts(custom[0], ".") == ["Custom duration, such as 90 minutes, 2 hours or 3 days"]
+    status, text, _ = await approver.post(f"/ui/requests/{request_id}/process", {
+        "decision": "approve", "duration": "custom", "custom_duration": "90 minutes"})
+    assert status == 303, alert_of(text)
+    approved = await gw.get(f"/v1/resource-access-requests/{request_id}")
+    granted = parse_time(approved["accessExpiresAt"]) - parse_time(approved["processedAt"])
+    assert granted.total_seconds() == 90 * 60
+    _, text, _ = await requester.get(f"/ui/requests/{request_id}")
+    assert "Duration: asked 2 hours, approved 1 hour 30 minutes" in texts(
+        html_of(text), '//ul[@class="changes"]/li')
+
+
+async def test_times_are_utc_in_time_elements_rewritten_by_a_script_file(gw: Gateway) -> None:
+    created = await gw.create(ORDERS)
+    approver = await signed_in(gw, "approver")
+    for path in ("/ui/inbox", f"/ui/requests/{created['id']}"):
+        status, text, response = await approver.get(path)
+        tree = html_of(text)
+        times = tree.xpath("//time[@data-local]")
+        assert len(times) >= 2
+        for element in times:
+            assert element.get("datetime").endswith("Z")
+            when = parse_time(element.get("datetime"))
+            assert element.text_content() == when.strftime("%Y-%m-%d %H:%M UTC")
+        assert created["createdAt"] in [t.get("datetime") for t in times]
+        assert texts(tree, "//footer//*[@data-time-zone]") == ["times in UTC"]
+        # The script that shows them in local time is a file: no inline script, which the
+        # Content-Security-Policy (script-src 'self') would block anyway.
+        scripts = tree.xpath("//script")
+        assert scripts and all(s.get("src") and not (s.text or "").strip() for s in scripts)
+        assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+        assert not tree.xpath("//@*[starts-with(name(), 'on')]")
+    status, script, _ = await approver.get("/ui/static/ui.js")
+    assert status == 200 and "Intl.DateTimeFormat" in script and "time[data-local]" in script

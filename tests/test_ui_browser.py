@@ -11,9 +11,11 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.timeutil import parse_time
 from tests.conftest import EMAILS, ORDERS, TOKENS, Gateway, hooked_sections
 from tests.support.browser import chromium
 
@@ -35,8 +37,9 @@ class People:
         self.shots = shots
         self.pages: dict[str, Any] = {}
 
-    async def sign_in(self, who: str) -> Any:
-        context = await self.browser.new_context(viewport={"width": 1440, "height": 900})
+    async def sign_in(self, who: str, **context_options: Any) -> Any:
+        context = await self.browser.new_context(viewport={"width": 1440, "height": 900},
+                                                 **context_options)
         page = await context.new_page()
         page.on("dialog", _accept)
         await page.goto(self.base + "/ui/")
@@ -143,7 +146,7 @@ async def test_request_approve_shorter_second_recipient_sees_who(people: People,
     await john.goto(f"{people.base}/ui/requests/{request_id}")
     text = await text_of(john)
     assert "Approved" in text and re.search(r"\((3 h 5\d min|4 h) left\)", text), text
-    assert "Four hours is enough." in text and "duration: asked 1 week, approved 4 hours" in text
+    assert "Four hours is enough." in text and "Duration: asked 1 week, approved 4 hours" in text
     await people.shoot(john, "request-approved")
     await john.get_by_role("link", name="My requests").first.click()
     assert re.search(r"access ends .*\((3 h 5\d min|4 h) left\)", await text_of(john))
@@ -249,7 +252,7 @@ async def test_admin_redelivers_a_failed_delivery(browser: Any, hooked_gw: Gatew
     for section, name in (("policies", "policies"), ("items", "items")):
         await root.goto(f"{people.base}/ui/{section}")
         await people.shoot(root, name)
-    await root.get_by_role("link", name=ORDERS).click()
+    await root.get_by_role("link", name="Orders", exact=True).click()
     await people.shoot(root, "item-edit")
     await people.close()
 
@@ -258,7 +261,7 @@ async def test_admin_edits_an_item_through_the_catalog_rules(people: People,
                                                             gw: Gateway) -> None:
     root = await people.sign_in("admin")
     await root.goto(f"{people.base}/ui/items")
-    await root.get_by_role("link", name="no/policy").click()
+    await root.get_by_role("link", name="No policy").click()
     editor = root.get_by_label(re.compile("The item as JSON"))
     entry = await editor.input_value()
     await editor.fill(entry.replace('"policyCode": null', '"policyCode": "free-policy"'))
@@ -269,3 +272,61 @@ async def test_admin_edits_an_item_through_the_catalog_rules(people: People,
     assert "name" in await root.get_by_role("alert").inner_text()
     item = await gw.get("/v1/items/no%2Fpolicy")
     assert item["policyCode"] == "free-policy"
+
+
+async def test_times_in_the_browsers_time_zone(people: People, gw: Gateway) -> None:
+    created = await gw.create(ORDERS)
+    asked = parse_time(created["createdAt"])
+    jane = await people.sign_in("approver", timezone_id="Asia/Tokyo", locale="en-GB")
+    asked_at = jane.locator(f'#request-{created["id"]} time[datetime="{created["createdAt"]}"]')
+    tokyo = asked.astimezone(ZoneInfo("Asia/Tokyo"))
+    shown = await asked_at.inner_text()
+    assert tokyo.strftime("%H:%M") in shown and "GMT+9" in shown, shown
+    assert str(tokyo.day) in shown and "UTC" not in shown
+    assert await asked_at.get_attribute("title") == asked.strftime("%Y-%m-%d %H:%M UTC")
+    assert await jane.locator("footer").inner_text() == (
+        "Access Request Gateway · times in your time zone (Asia/Tokyo)")
+    await people.shoot(jane, "inbox-tokyo")
+    await jane.goto(f"{people.base}/ui/requests/{created['id']}")
+    for element in await jane.locator("time[data-local]").all():
+        assert "GMT+9" in await element.inner_text()
+
+    # Another zone, another hour; without JavaScript, UTC.
+    john = await people.sign_in("requester", timezone_id="America/Sao_Paulo", locale="en-GB")
+    await john.goto(f"{people.base}/ui/requests/{created['id']}")
+    shown = await john.locator(f'time[datetime="{created["createdAt"]}"]').first.inner_text()
+    assert asked.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%H:%M") in shown
+    assert "GMT-3" in shown
+    context = await people.browser.new_context(java_script_enabled=False,
+                                               timezone_id="Asia/Tokyo")
+    page = await context.new_page()
+    await page.goto(people.base + "/ui/sign-in")
+    await page.get_by_label("Token").fill(TOKENS["approver"])
+    await page.get_by_role("button", name="Sign in").click()
+    shown = await page.locator(f'time[datetime="{created["createdAt"]}"]').first.inner_text()
+    assert shown == asked.strftime("%Y-%m-%d %H:%M UTC")
+    assert "times in UTC" in await page.locator("footer").inner_text()
+    await context.close()
+
+
+async def test_the_form_takes_durations_as_people_type_them(people: People,
+                                                            gw: Gateway) -> None:
+    john = await people.sign_in("requester")
+    await john.goto(people.base + "/ui/request-access?item=" + ORDERS)
+    await john.get_by_label("Reason").fill("Year-end audit.")
+    custom = john.get_by_label(re.compile("^Custom duration"))
+    await custom.fill("3 fortnights")
+    assert await john.get_by_label("Custom", exact=True).is_checked()  # typing chose it
+    await john.get_by_role("button", name="Request access").click()
+    alert = await john.get_by_role("alert").inner_text()
+    assert alert.startswith("Duration: “fortnights” is not a unit of time"), alert
+    await people.shoot(john, "request-form-refused")
+    await john.get_by_role("link", name="Duration").click()
+    assert await custom.evaluate("element => element === document.activeElement")
+    await custom.fill("3 days")
+    await john.get_by_role("button", name="Request access").click()
+    assert "Your request is sent" in await text_of(john)
+    assert "for 3 days" in await john.locator(".who-line").inner_text()
+    request_id = re.search(r"/ui/requests/(\d+)", john.url).group(1)  # type: ignore[union-attr]
+    activity = await gw.get(f"/v1/resource-access-requests/{request_id}/activity")
+    assert activity["items"][0]["changes"] == {"duration": "P3D"}

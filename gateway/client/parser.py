@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.client import VERBS
+from gateway.timeutil import duration_for_api
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 REQUEST_FILTERS = ("requestId", "requestedBy", "action", "resource", "target", "state",
@@ -30,6 +31,15 @@ class Filter(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
         namespace.filters = [*getattr(namespace, "filters", []), (self.dest, values)]
+
+
+def _duration(text: str) -> str:
+    """`--duration` as the API takes it: ISO 8601 as given, or what people type (`2 hours`,
+    `3d`), read by the parser of the web inbox's form."""
+    try:
+        return duration_for_api(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -85,7 +95,8 @@ def _request_access(verbs: Any, common: argparse.ArgumentParser) -> None:
         leaf.add_argument("--audience", metavar="TEXT")
         ends = leaf.add_mutually_exclusive_group()
         ends.add_argument("--expiration", metavar="TIME", help="when access should end")
-        ends.add_argument("--duration", metavar="ISO8601", help="how long: PT4H, P1D, P7D")
+        ends.add_argument("--duration", metavar="DURATION", type=_duration,
+                          help="how long: 4 hours, 1 day, 1 week, or ISO 8601 (PT4H, P7D)")
         leaf.add_argument("--shareable", action="store_true")
         leaf.add_argument("--scope", metavar="TEXT")
         leaf.add_argument("--cascades", action="store_true")
@@ -119,7 +130,8 @@ def _access_requests(verbs: Any, common: argparse.ArgumentParser) -> None:
     _ids(approve, "request")
     approve.add_argument("--remarks", metavar="TEXT")
     ends = approve.add_mutually_exclusive_group()
-    ends.add_argument("--duration", metavar="ISO8601", help="grant for this long instead")
+    ends.add_argument("--duration", metavar="DURATION", type=_duration,
+                      help="grant for this long instead (2 hours, 3 days, PT4H)")
     ends.add_argument("--expiration", metavar="TIME", help="grant until this time instead")
     reject = _leaf(sub, "reject", "reject", "reject pending request(s)", common)
     _ids(reject, "request")

@@ -19,6 +19,7 @@ from gateway.requests import permissions
 from gateway.store import catalog as catalog_store
 from gateway.store import deliveries as delivery_store
 from gateway.ui.keys import VISITOR
+from gateway.ui.names import names_for
 from gateway.ui.render import page, see_other
 
 routes = web.RouteTableDef()
@@ -97,8 +98,10 @@ async def catalog_list(request: web.Request) -> web.Response:
                                                     after=after, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
+    names = await names_for(request.config_dict[DATABASE],
+                            policies=[r["policyCode"] for r in rows if r.get("policyCode")])
     return page(request, "catalog_list.html.j2", title=title, section=section, kind=kind,
-                rows=[public(kind, r) for r in rows], first_page=after is None,
+                rows=[public(kind, r) for r in rows], names=names, first_page=after is None,
                 next_after=rows[-1][kind.key_field] if more else None)
 
 
@@ -112,7 +115,8 @@ async def _entry_page(request: web.Request, *, text: str | None = None,
     shown = public(kind, found)
     if text is None:
         text = json.dumps(shown, indent=2, ensure_ascii=False)
-    return page(request, "catalog_entry.html.j2", status=status, title=f"{title}: {key}",
+    return page(request, "catalog_entry.html.j2", status=status,
+                title=f"{title}: {shown.get('name') or key}",
                 section=section, kind=kind, key=key, entry=shown, text=text, error=error,
                 saved=saved)
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.api.http import Handler
 from gateway.errors import Forbidden, GatewayError, NotFound, Unauthorized
+from gateway.ui.form_errors import explain
 from gateway.ui.keys import SESSIONS, VISITOR
 from gateway.ui.render import page, see_other
 from gateway.ui.sessions import VISITOR_COOKIE, Visitor
@@ -52,7 +53,7 @@ async def check_csrf(request: web.Request, visitor: Visitor) -> None:
 
 def error_page(request: web.Request, error: GatewayError) -> web.Response:
     return page(request, "error.html.j2", status=error.status,
-                title=TITLES.get(error.status, "Something went wrong"), error=error)
+                title=TITLES.get(error.status, "Something went wrong"), error=explain(error))
 
 
 @web.middleware

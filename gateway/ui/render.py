@@ -1,4 +1,8 @@
-"""Pages from `templates/ui/` (Jinja2, every value escaped), and the words they show times in."""
+"""Pages from `templates/ui/` (Jinja2, every value escaped), and the words they show times in.
+
+Times are rendered in UTC, in a `<time datetime="…Z" data-local>` element: without
+JavaScript that is what people read; `static/ui.js` rewrites each in the browser's time zone.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from gateway.resources import resource_dir
-from gateway.timeutil import parse_time, utcnow
+from gateway.timeutil import describe_duration, parse_api_duration, parse_time, utcnow
 from gateway.ui.keys import TEMPLATES, VISITOR
 
 HTML_TYPE = "text/html"
 DURATIONS = (("PT1H", "1 hour"), ("PT4H", "4 hours"), ("P1D", "1 day"), ("P7D", "1 week"))
+CHANGE_WORDS = {"duration": "Duration", "expiration": "End date", "reason": "Reason"}
 STATE_WORDS = {
     "PENDING": "Pending", "APPROVED": "Approved", "REJECTED": "Rejected",
     "CANCELLED": "Cancelled", "EXPIRED": "Expired", "GRANTED": "Granted", "ERROR": "Error",
@@ -22,11 +28,19 @@ STATE_WORDS = {
 }
 
 
-def when(text: str | None) -> str:
+def when_text(text: str | None) -> str:
     """`2026-01-01 09:00 UTC`: to the minute, the zone said (the API keeps microseconds)."""
     if not text:
         return ""
     return parse_time(text).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def when(text: str | None) -> Markup:
+    """`when_text` in a `<time>` element that the browser's script shows in local time."""
+    if not text:
+        return Markup("")
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
+        escape(text), when_text(text))
 
 
 def span(seconds: float) -> str:
@@ -53,9 +67,13 @@ def left(text: str | None, now: datetime | None = None) -> str:
 
 
 def duration_words(iso: str | None) -> str:
+    """`PT4H` as `4 hours`; a duration stored before the API's pattern was strict as it is."""
     if not iso:
         return "no end date"
-    return dict(DURATIONS).get(iso.upper(), iso)
+    try:
+        return describe_duration(parse_api_duration(iso.upper()))
+    except ValueError:
+        return iso
 
 
 def item_path(key: str) -> str:
@@ -70,7 +88,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(when=when, left=left, duration_words=duration_words,
                        item_path=item_path, state_words=lambda s: STATE_WORDS.get(s, s))
-    env.globals.update(DURATIONS=DURATIONS, urlencode=urlencode)
+    env.globals.update(DURATIONS=DURATIONS, urlencode=urlencode, change_words=CHANGE_WORDS)
     return env
 
 

@@ -24,9 +24,11 @@ from gateway.store import deliveries as delivery_store
 from gateway.store import listing as listing_store
 from gateway.store import requests as request_store
 from gateway.store import ui as ui_store
-from gateway.timeutil import format_time, utcnow
+from gateway.timeutil import duration_for_api, format_time, utcnow
+from gateway.ui.form_errors import FormError, explain
 from gateway.ui.keys import VISITOR
 from gateway.ui.middleware import error_page
+from gateway.ui.names import names_for
 from gateway.ui.render import page, see_other
 
 routes = web.RouteTableDef()
@@ -83,8 +85,9 @@ async def inbox(request: web.Request) -> web.Response:
     handled, _ = await _page_of(request, {
         "all": "true", "recipients": user.email, "processedAt": f"ge:{since}",
         "order": "-processedAt", "limit": str(HANDLED_SHOWN)})
+    names = await names_for(request.config_dict[DATABASE], [*waiting, *handled])
     return page(request, "inbox.html.j2", title="Inbox", waiting=waiting, next_cursor=cursor,
-                first_page="cursor" not in request.query, handled=handled,
+                first_page="cursor" not in request.query, handled=handled, names=names,
                 done=DONE.get(request.query.get("done", "")))
 
 
@@ -118,8 +121,9 @@ async def process(request: web.Request) -> web.Response:
 async def my_requests(request: web.Request) -> web.Response:
     mine, cursor = await _page_of(request, {
         "order": "-createdAt", "limit": str(PAGE_SIZE), **_cursor(request)})
+    names = await names_for(request.config_dict[DATABASE], mine)
     return page(request, "my_requests.html.j2", title="My requests", requests=mine,
-                next_cursor=cursor, first_page="cursor" not in request.query)
+                names=names, next_cursor=cursor, first_page="cursor" not in request.query)
 
 
 async def _visible(request: web.Request) -> dict[str, Any]:
@@ -128,7 +132,7 @@ async def _visible(request: web.Request) -> dict[str, Any]:
                               request.match_info["id"])
 
 
-async def _request_page(request: web.Request, *, error: GatewayError | None = None,
+async def _request_page(request: web.Request, *, error: FormError | None = None,
                         status: int = 200) -> web.Response:
     user = _user(request)
     found = await _visible(request)
@@ -136,9 +140,11 @@ async def _request_page(request: web.Request, *, error: GatewayError | None = No
     activity = await database.read(request_store.activity, found["id"])
     deliveries = await database.read(delivery_store.for_request, found["id"])
     pending = found["state"] == "PENDING"
+    names = await names_for(database, [found], policies=[found["policyCode"]])
     return page(
-        request, "request.html.j2", status=status, title=f"Request {found['id']}",
-        r=found, activity=activity, deliveries=deliveries, error=error,
+        request, "request.html.j2", status=status,
+        title=f"Request {found['id']}: {names.item(found['resource'])}",
+        r=found, activity=activity, deliveries=deliveries, error=error, names=names,
         requested_duration=found["requestedDuration"],
         may_process=pending and not permissions.is_requester(user, found)
         and (user.admin or permissions.is_recipient(user, found)),
@@ -149,7 +155,9 @@ async def _request_page(request: web.Request, *, error: GatewayError | None = No
 async def _refused(request: web.Request, error: GatewayError) -> web.Response:
     """The request's page with the refusal on top; the refusal alone if it may not be seen."""
     try:
-        return await _request_page(request, error=error, status=error.status)
+        return await _request_page(
+            request, error=explain(error, {"duration": ("Duration", "approve-custom")}),
+            status=error.status)
     except GatewayError:
         return error_page(request, error)
 
@@ -194,12 +202,17 @@ def _text(form: Any, name: str) -> str | None:
 
 
 def _duration(form: Any, name: str, custom: str) -> str | None:
+    """The chosen duration in the API's ISO 8601; a custom one as people type it (`2 hours`,
+    `3 days`, `PT2H`), read as the CLI reads `--duration`."""
     chosen = _text(form, name)
     if chosen == "custom":
         value = _text(form, custom)
         if value is None:
-            raise InvalidField("duration", "enter a custom duration such as PT2H or P3D")
-        return value.strip()
+            raise InvalidField("duration", "type a custom duration such as 2 hours or 3 days")
+        try:
+            return duration_for_api(value)
+        except ValueError as exc:
+            raise InvalidField("duration", str(exc)) from None
     return chosen
 
 
@@ -250,8 +263,11 @@ async def request_access(request: web.Request) -> web.Response:
             ui_store.requestable_items, after=after, limit=PAGE_SIZE + 1)
         more = len(items) > PAGE_SIZE
         items = items[:PAGE_SIZE]
+        names = await names_for(request.config_dict[DATABASE],
+                                policies=[i["policyCode"] for i in items])
         return page(request, "items_to_request.html.j2", title="Request access", items=items,
-                    next_after=items[-1]["key"] if more else None, first_page=after is None)
+                    names=names, next_after=items[-1]["key"] if more else None,
+                    first_page=after is None)
     context = await _form_context(request, key, request.query.get("useCase"))
     return page(request, "request_form.html.j2", title="Request access", values={},
                 **context)
@@ -290,8 +306,12 @@ async def submit_request(request: web.Request) -> web.Response:
             lifecycle.create, user, target_type, target_id, draft)
     except GatewayError as exc:
         context = await _form_context(request, key, use_case)
+        extra: tuple[str, str | None] = (context["extra_label"] or "Extra information",
+                                         "extra-values")
+        labels = {"extraInformation": extra, "duration": ("Duration", "request-custom")}
         return page(request, "request_form.html.j2", status=exc.status,
-                    title="Request access", values=values, error=exc, **context)
+                    title="Request access", values=values, error=explain(exc, labels),
+                    **context)
     request.config_dict[SCHEDULER].notice(created["expiresAt"])
     return see_other(f"/ui/requests/{created['id']}?done=created")
 

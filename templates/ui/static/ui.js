@@ -10,14 +10,40 @@
     if (m) return m + " min";
     return s + " s";
   }
+  // The API's times carry microseconds; Date.parse is only required to read milliseconds.
+  function parse(text) {
+    return Date.parse(String(text).replace(/(\.\d{3})\d+/, "$1"));
+  }
+  // Times come in UTC (what people without JavaScript read); show them in this browser's
+  // time zone, the UTC text kept as the element's title.
+  function localTimes() {
+    var format, zone;
+    try {
+      format = new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZoneName: "short"});
+      zone = format.resolvedOptions().timeZone;
+    } catch (e) {
+      return;  // no Intl: the UTC text stays
+    }
+    document.querySelectorAll("time[data-local]").forEach(function (el) {
+      var at = parse(el.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      if (!el.title) el.title = el.textContent;
+      el.textContent = format.format(new Date(at));
+    });
+    var note = document.querySelector("[data-time-zone]");
+    if (note && zone) note.textContent = "times in your time zone (" + zone + ")";
+  }
   function tick() {
     var now = Date.now();
     document.querySelectorAll("[data-countdown]").forEach(function (el) {
-      var left = (Date.parse(el.getAttribute("data-countdown")) - now) / 1000;
+      var left = (parse(el.getAttribute("data-countdown")) - now) / 1000;
       el.textContent = left > 0 ? span(left) + " left" : "ended";
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
+    localTimes();
     tick();
     setInterval(tick, 1000);
     document.querySelectorAll("form[data-confirm], form[data-confirm-reject]").forEach(function (form) {
@@ -28,6 +54,14 @@
           message = form.getAttribute("data-confirm-reject");
         }
         if (message && !window.confirm(message)) event.preventDefault();
+      });
+    });
+    // Typing a custom duration means choosing Custom.
+    document.querySelectorAll("input[data-custom-duration]").forEach(function (input) {
+      input.addEventListener("input", function () {
+        var custom = input.form && input.form.querySelector(
+          'input[type="radio"][name="' + input.name.replace(/^custom_/, "") + '"][value="custom"]');
+        if (custom && input.value.trim()) custom.checked = true;
       });
     });
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
