@@ -38,11 +38,11 @@ def _expected(document: Any, where: str) -> list[str] | None:
         message = str(exc)
     else:
         return None
-    lead = f"{where}.{PROBE}" if where else PROBE
-    lead += ": unknown key (expected one of "
-    if not message.startswith(lead) or not message.endswith(")"):
+    # The document holds nothing but the probe, so a refusal that names it is about it.
+    named = re.search(rf"{re.escape(PROBE)}\b.*expected one of ([^()]*)\)?$", message)
+    if not message.startswith(where) or named is None:
         return None
-    return message[len(lead):-1].split(", ")
+    return [key.strip() for key in named.group(1).split(",")]
 
 
 def _nested(path: list[str], leaf: Any) -> Any:
@@ -88,15 +88,20 @@ def test_the_probe_finds_the_keys_we_know() -> None:
 
 
 def test_every_configuration_key_is_documented() -> None:
-    missing = [key for key in configuration_keys() if key not in documented()]
+    rows = documented()
+    # A mapping whose parser cannot be asked for its keys is documented by its own row or by
+    # rows for its keys (`ui.oidc.issuer`).
+    missing = [key for key in configuration_keys()
+               if key not in rows and not any(row.startswith(f"{key}.") for row in rows)]
     assert not missing, (
         "docs/configuration.md has no row for: " + ", ".join(missing)
         + " (add `| `key` | `default` | what it does |` to its section's table)")
 
 
 def test_every_documented_key_exists() -> None:
-    keys = set(configuration_keys())
-    stale = [key for key in documented() if key not in keys]
+    keys = configuration_keys()
+    stale = [row for row in documented()
+             if row not in keys and not any(row.startswith(f"{key}.") for key in keys)]
     assert not stale, "docs/configuration.md documents keys the parser refuses: " + \
         ", ".join(stale)
 
