@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.example.yaml
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint bench fuzz wheel clean
+.PHONY: serve demo docs test lint bench fuzz wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
+
+# The demo's SMTP sink is aiosmtpd: an extra of its own, so that `make demo` does not pull in
+# the test tools (Playwright, schemathesis) and a production install does not carry a sink.
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -50,6 +56,15 @@ tests/.postgresql:
 
 serve: $(VENV)/.installed
 	$(BIN)/gateway serve --config $(CONFIG)
+
+# The gateway on $(CONFIG) with a throwaway database, a webhook receiver that checks
+# signatures and an SMTP sink, each arrival printed in one line; Ctrl-C stops all.
+demo: $(VENV)/.installed-demo
+	$(BIN)/gateway demo --config $(CONFIG)
+
+# docs/api.md is made from schemas/openapi.yaml (tests/test_docs.py checks it is current).
+docs: $(VENV)/.installed
+	$(BIN)/python docs/api_reference.py > docs/api.md
 
 # The suite runs three times: on SQLite with synchronous=full (the default: batches on the
 # writer thread) and with normal (short batches on the event loop; gateway/store/sqlite.py),

@@ -1,4 +1,5 @@
-"""The command line of SPEC §8 and §10: `gateway serve`, `check-config`, `verify`, `migrate`.
+"""The command line of SPEC §8 and §10: `gateway serve`, `check-config`, `verify`, `migrate`,
+and `demo` (the gateway with a receiver and a mail sink that print what arrives).
 
 A configuration that cannot be used stops the program with one line naming the key, and exit
 code 2: no traceback, since the reader is an operator, not a developer.
@@ -51,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--signature", required=True, help="the X-HUB-SIGNATURE-256 header")
     verify.add_argument("--tolerance", type=float, default=300,
                         help="seconds of clock difference accepted (default 300)")
+    demo = commands.add_parser(
+        "demo", help="the gateway with a webhook receiver and an SMTP sink that print what "
+                     "arrives, on a throwaway database (Ctrl-C stops all)")
+    demo.add_argument("--config", help="the YAML configuration (default: the example); its "
+                                       "store, mail server and webhook URLs are replaced")
+    demo.add_argument("--port", type=int, default=8080, help="the gateway's (default 8080)")
+    demo.add_argument("--webhook-port", type=int, default=9000,
+                      help="the webhook receiver's (default 9000)")
+    demo.add_argument("--smtp-port", type=int, default=1025,
+                      help="the SMTP sink's (default 1025)")
     return parser
 
 
@@ -216,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "migrate":
             return _migrate(args)
+        if args.command == "demo":
+            from gateway.demo import main as demo
+
+            return demo(config_path=args.config, port=args.port,
+                        webhook_port=args.webhook_port, smtp_port=args.smtp_port)
         return _check_config(args)
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)

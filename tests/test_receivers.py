@@ -1,4 +1,4 @@
-"""The README's receivers, run as they are written there, against real deliveries."""
+"""The receivers of docs/contracts.md, run as they are written there, against real deliveries."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 
 
 def readme_block(name: str) -> str:
-    """The code block that follows `<!-- name -->` in the README."""
-    text = (ROOT / "README.md").read_text("utf-8")
+    """The code block that follows `<!-- name -->` in docs/contracts.md."""
+    text = (ROOT / "docs" / "contracts.md").read_text("utf-8")
     match = re.search(rf"<!-- {re.escape(name)} -->\n```\w+\n(.*?)```", text, re.S)
-    assert match, f"README has no {name} block"
+    assert match, f"docs/contracts.md has no {name} block"
     return match.group(1)
 
 
