@@ -500,3 +500,14 @@ async def test_times_are_utc_in_time_elements_rewritten_by_a_script_file(gw: Gat
         assert not tree.xpath("//@*[starts-with(name(), 'on')]")
     status, script, _ = await approver.get("/ui/static/ui.js")
     assert status == 200 and "Intl.DateTimeFormat" in script and "time[data-local]" in script
+
+
+async def test_names_are_read_in_chunks_and_missing_keys_left_out(gw: Gateway,
+                                                                  peek: Any) -> None:
+    from gateway.store import catalog as catalog_store
+    from gateway.store.ui import KEYS_PER_QUERY, records_by_key
+
+    keys = [f"missing/{i}" for i in range(2 * KEYS_PER_QUERY + 1)] + [ORDERS, PROFILE]
+    found = records_by_key(peek(), catalog_store.ITEMS, keys)
+    assert {k: r["name"] for k, r in found.items()} == {ORDERS: "Orders",
+                                                         PROFILE: "Customer Profile"}
