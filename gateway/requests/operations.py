@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.catalog.rules import KEY_MAX
-from gateway.config import User
+from gateway.directory.people import Person
 from gateway.errors import Conflict, InvalidField, NotFound
 from gateway.requests import permissions, transitions
 from gateway.requests.transitions import Listener, public
 from gateway.store import audit, catalog
+from gateway.store import directory as directory_store
 from gateway.store import requests as request_store
 from gateway.timeutil import (
     format_time,
@@ -119,32 +120,55 @@ def check_fulfilment(body: Any) -> dict[str, Any]:
             "message": f.text("message", max_len=LONG, single_line=False)}
 
 
-def _recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) -> list[str]:
-    seen: set[str] = {requester.lower()}
-    out = []
+# Approver codes with a meaning of their own in a policy's approverRoles (SPEC §14).
+MANAGER = "manager"  # the target user's manager
+ADMINS = "admins"  # the gateway's admins
+
+
+def _approvers(conn: sqlite3.Connection, item: dict[str, Any], policy: dict[str, Any],
+               target: dict[str, str]) -> list[str]:
+    """Who may approve: the item's responsibilities in the policy's approver roles (a user,
+    or every active member of a team), the target user's manager, the admins. People the
+    directory knows as inactive are left out; the requester is not (the caller leaves them
+    out of the recipients, and tells them apart when nobody else is left)."""
+    roles = policy["approverRoles"]
+    named: list[str] = []
     for r in item["responsibilities"]:
-        email = r["userEmail"]
-        if r["code"] in policy["approverRoles"] and email.lower() not in seen:
+        if r["code"] not in roles:
+            continue
+        if r.get("team") is not None:
+            named += directory_store.active_members(conn, r["team"])
+        else:
+            named.append(r["userEmail"])
+    if MANAGER in roles and target["type"] == "user":
+        manager = directory_store.manager_of(conn, target["id"])
+        if manager is not None:
+            named.append(manager)
+    if ADMINS in roles:
+        named += directory_store.active_admins(conn)
+    inactive = directory_store.inactive_people(conn, named)
+    seen: set[str] = set()
+    out = []
+    for email in named:
+        if email.lower() not in seen and email.lower() not in inactive:
             seen.add(email.lower())
             out.append(email)
     return out
 
 
-def _no_recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) -> Conflict:
-    """The refusal of a request nobody could approve. When the requester is the item's only
+def _no_recipients(policy: dict[str, Any], *, only_requester: bool) -> Conflict:
+    """The refusal of a request nobody could approve. When the requester is the only active
     approver, saying the item has no approver would be wrong for them: they are one, but a
     requester never approves their own request. One code either way (clients branch on it);
     `onlyRequester` tells the cases apart."""
     roles = policy["approverRoles"]
-    only_requester = any(r["code"] in roles and r["userEmail"].lower() == requester.lower()
-                         for r in item["responsibilities"])
     if only_requester:
         message = ("nobody but you could approve this request: you are the only person in "
                    "the policy's approver roles for this item, and a requester never approves "
                    "their own request; ask an admin to add another approver to the item")
     else:
         message = ("nobody may approve this request: the item has no responsibility in the "
-                   "policy's approver roles")
+                   "policy's approver roles held by an active person")
     return Conflict(message, code="no-recipients", approverRoles=roles,
                     onlyRequester=only_requester)
 
@@ -212,7 +236,7 @@ class Lifecycle:
             raise NotFound(f"no access request {request_id}", code="request-not-found")
         return request
 
-    def create(self, conn: sqlite3.Connection, user: User, target_type: str, target_id: str,
+    def create(self, conn: sqlite3.Connection, user: Person, target_type: str, target_id: str,
                draft: dict[str, Any]) -> dict[str, Any]:
         item = catalog.cached(conn, catalog.ITEMS, draft["resource"])
         if item is None:
@@ -227,9 +251,10 @@ class Lifecycle:
             raise Conflict(f"policy {policy['code']} does not cover items of type {item['type']}",
                            code="item-type-not-covered")
         extra = _reason_rules(conn, policy, draft)
-        recipients = _recipients(item, policy, user.email)
+        approvers = _approvers(conn, item, policy, {"type": target_type, "id": target_id})
+        recipients = [e for e in approvers if e.lower() != user.email.lower()]
         if not recipients:
-            raise _no_recipients(item, policy, user.email)
+            raise _no_recipients(policy, only_requester=bool(approvers))
         now = utcnow()
         request = {
             "requestedBy": user.email, "target": {"type": target_type, "id": target_id},
@@ -252,7 +277,7 @@ class Lifecycle:
                                    listeners=self.listeners)
         return public(request)
 
-    def update_reason(self, conn: sqlite3.Connection, user: User, request_id: str,
+    def update_reason(self, conn: sqlite3.Connection, user: Person, request_id: str,
                       reason: str) -> dict[str, Any]:
         request = self._load(conn, request_id)
         permissions.check_requester(user, request, "update")
@@ -270,7 +295,7 @@ class Lifecycle:
                   subject=f"request:{request_id}", before=public(request), after=public(after))
         return public(after)
 
-    def cancel(self, conn: sqlite3.Connection, user: User, request_id: str) -> dict[str, Any]:
+    def cancel(self, conn: sqlite3.Connection, user: Person, request_id: str) -> dict[str, Any]:
         request = self._load(conn, request_id)
         permissions.check_requester(user, request, "cancel")
         after = transitions.apply(conn, request, "CANCELLED", actor=user.email,
@@ -278,7 +303,7 @@ class Lifecycle:
                                   listeners=self.listeners)
         return public(after)
 
-    def process(self, conn: sqlite3.Connection, user: User, request_id: str,
+    def process(self, conn: sqlite3.Connection, user: Person, request_id: str,
                 decision: dict[str, Any]) -> dict[str, Any]:
         request = self._load(conn, request_id)
         permissions.check_processor(user, request)
@@ -311,7 +336,7 @@ class Lifecycle:
                                   changes=changes or None, listeners=self.listeners)
         return public(after)
 
-    def fulfil(self, conn: sqlite3.Connection, user: User, request_id: str,
+    def fulfil(self, conn: sqlite3.Connection, user: Person, request_id: str,
                report: dict[str, Any]) -> dict[str, Any]:
         request = self._load(conn, request_id)
         to_state = "GRANTED" if report["status"] == "granted" else "ERROR"

@@ -81,6 +81,9 @@ def _conditions(name: str, raw: str) -> list[Condition]:
         op, value = "eq", raw
     if kind == "recipient" and op not in ("eq", "in", "ne"):
         raise InvalidField(name, "recipients takes eq, in or ne")
+    if kind == "recipient" and op == "eq" and value == "none":
+        # Requests nobody active may approve (their recipients left the directory).
+        return [Condition(name, "none", ())]
     if op == "in":
         parts = value.split(",")
         if len(parts) > MAX_IN_VALUES:

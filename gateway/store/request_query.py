@@ -18,7 +18,7 @@ DEFAULT_LIMIT = 50
 @dataclass(frozen=True)
 class Condition:
     field: str  # a field of the listing language (gateway.requests.query.FIELDS)
-    op: str  # eq, in, ne, gt, ge, lt, le
+    op: str  # eq, in, ne, gt, ge, lt, le; "none": recipients=none
     values: tuple[Any, ...]
 
 
