@@ -2,7 +2,8 @@
 
 The line names the delivery (its id: `gateway delivery get ID` shows the rest), the channel,
 where it went and the error kind. It never carries the body, the secret or a token: a
-destination URL loses its userinfo, query and fragment (where tokens hide) on the way.
+destination URL keeps only its scheme, host and port, as tokens hide in userinfo, queries,
+fragments and paths alike (chat webhooks carry theirs in the path).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ log = logging.getLogger("gateway.delivery")
 
 
 def shown_destination(destination: str) -> str:
-    """`https://hooks.example.com/access` of `https://user:pw@hooks.example.com/access?t=x`;
+    """`https://hooks.example.com/…` of `https://user:pw@hooks.example.com/access?t=x`;
     an e-mail address as it is."""
     if "://" not in destination:
         return destination
@@ -27,7 +28,7 @@ def shown_destination(destination: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, netloc, "/…" if parts.path.strip("/") else "/", "", ""))
 
 
 def log_failed(delivery_id: str, channel: str, destination: str, kind: str | None,
