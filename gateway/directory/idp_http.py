@@ -8,6 +8,7 @@ a failure says which step failed, never what the IdP sent back in full.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import quote
 
@@ -47,11 +48,12 @@ class IdpHttp:
                         basic: tuple[str, str] | None = None) -> tuple[int, Any]:
         """The status and JSON body of a form POST (the token endpoint answers errors as
         JSON with 400, which the caller reads)."""
-        auth = None
+        headers = {}
         if basic is not None:
             # RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
-            auth = aiohttp.BasicAuth(quote(basic[0], safe=""), quote(basic[1], safe=""))
-        return await self._call("POST", url, step=step, data=form, auth=auth,
+            pair = f"{quote(basic[0], safe='')}:{quote(basic[1], safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        return await self._call("POST", url, step=step, data=form, headers=headers,
                                 with_status=True)
 
     async def _call(self, method: str, url: str, *, step: str, with_status: bool = False,

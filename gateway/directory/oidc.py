@@ -191,7 +191,10 @@ class OidcClient:
         if not code:
             raise SignInRefused("the identity provider's answer carries no code")
         tokens = await self._exchange(metadata, code, pending, redirect_uri)
-        claims = await self._id_token_claims(tokens, pending)
+        access_token = tokens.get("access_token")
+        claims = await self.verify_id_token(
+            tokens["id_token"], pending.nonce,
+            access_token if isinstance(access_token, str) else None)
         claims = await self._with_userinfo(metadata, claims, tokens)
         return self._identity(claims)
 
@@ -222,22 +225,23 @@ class OidcClient:
                                               "`openid` among ui.oidc.scopes?")
         return body
 
-    async def _id_token_claims(self, tokens: dict[str, Any], pending: Pending) -> dict[str, Any]:
+    async def verify_id_token(self, id_token: str, nonce: str,
+                              access_token: str | None = None) -> dict[str, Any]:
+        """The claims of an ID token signed by the issuer, for this client (`aud`, `azp`),
+        unexpired, carrying our `nonce` (and the access token's `at_hash`, when given)."""
         try:
-            token = await verify_signature(tokens["id_token"], self.keys)
+            token = await verify_signature(id_token, self.keys)
         except (JoseError, UnknownKey) as exc:
             raise SignInRefused(f"the ID token is not signed by the identity provider "
                                 f"({_short(reason(exc))})") from None
-        access_token = tokens.get("access_token")
         options = {"iss": {"essential": True, "value": self._config.issuer},
                    "aud": {"essential": True, "value": self._config.client_id},
                    "exp": {"essential": True}}
-        id_token = CodeIDToken(
-            token.claims, dict(token.header), options=options,
-            params={"nonce": pending.nonce, "client_id": self._config.client_id,
-                    "access_token": access_token if isinstance(access_token, str) else None})
+        claims = CodeIDToken(token.claims, dict(token.header), options=options,
+                             params={"nonce": nonce, "client_id": self._config.client_id,
+                                     "access_token": access_token})
         try:
-            id_token.validate(now=int(self._clock()), leeway=LEEWAY_S)
+            claims.validate(now=int(self._clock()), leeway=LEEWAY_S)
         except JoseError as exc:
             raise SignInRefused(f"the ID token is not valid for this gateway "
                                 f"({_short(reason(exc))})") from None

@@ -12,13 +12,16 @@ tested one.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -116,3 +119,32 @@ async def start_provider(redirect_uri: str, tmp_path: Path, *,
         _, err = process.communicate()
         raise AssertionError(f"the OpenID provider did not start: {line}{err[-2000:]}")
     return OpenIDProvider(issuer=line.split()[1], process=process, signing_key=key)
+
+
+_FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
+
+
+async def log_in_at(session: Any, url: str, login: str, *, stop_at: str) -> str:
+    """Follow `url` (a sign-in started at the IdP) through the provider's development login
+    form as `login`, without a browser, until a redirect leads to `stop_at`: answers that
+    address (the callback with its code and state), not yet visited. `session` is an
+    aiohttp ClientSession with a cookie jar."""
+    for _ in range(20):
+        async with session.get(url, allow_redirects=False) as response:
+            if response.status in (302, 303):
+                url = urljoin(url, response.headers["Location"])
+                if url.startswith(stop_at):
+                    return url
+                continue
+            page = await response.text()
+            assert response.status == 200, page[:500]
+        action = _FORM_ACTION.search(page)
+        assert action is not None, page[:500]
+        async with session.post(urljoin(url, html.unescape(action.group(1))),
+                                data={"prompt": "login", "login": login, "password": "x"},
+                                allow_redirects=False) as response:
+            assert response.status in (302, 303), await response.text()
+            url = urljoin(url, response.headers["Location"])
+        if url.startswith(stop_at):
+            return url
+    raise AssertionError("the provider's login did not lead back to the gateway")

@@ -1,0 +1,267 @@
+"""OpenID Connect against a real provider (panva's oidc-provider, tests/node/oidc_provider.js):
+the client's checks of the IdP's answers, tokens minted here with a key of the test's own
+(the provider signs with it too, so its JWKS vouches for it), and the IdP's access tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey, RSAKey
+
+from gateway.config import ApiOidcConfig, parse_config
+from gateway.directory.idp_http import IdentityProviderUnavailable, IdpHttp
+from gateway.directory.jwt_tokens import AccessTokens
+from gateway.directory.oidc import OidcClient, Pending, SignInRefused
+from gateway.errors import ConfigError, Unauthorized
+from tests.support.oidc import SECRET_ENV, OpenIDProvider, log_in_at, start_provider
+
+REDIRECT = "http://127.0.0.1:9/ui/oidc/callback"  # the client's tests stop before visiting it
+
+
+@pytest.fixture
+async def provider(tmp_path: Path) -> AsyncIterator[OpenIDProvider]:
+    op = await start_provider(REDIRECT, tmp_path)
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[IdpHttp]:
+    client = IdpHttp(timeout_s=5)
+    yield client
+    await client.close()
+
+
+def client_for(op: OpenIDProvider, http: IdpHttp, **extra: Any) -> OidcClient:
+    config = parse_config({"ui": {"oidc": op.ui_section(**extra)}},
+                          env={SECRET_ENV: op.client_secret})
+    assert config.ui.oidc is not None
+    return OidcClient(config.ui.oidc, http)
+
+
+async def callback_of(client: OidcClient, login: str) -> tuple[dict[str, str], Pending, str]:
+    """Start a sign-in, log in at the provider as `login`: the callback's query, the pending
+    values and their cookie."""
+    url, pending = await client.begin(REDIRECT, "/ui/inbox")
+    async with aiohttp.ClientSession() as browser:
+        back = await log_in_at(browser, url, login, stop_at=REDIRECT)
+    return dict(parse_qsl(urlsplit(back).query)), pending, client.seal(pending)
+
+
+async def test_a_sign_in_names_the_person_and_their_groups(tmp_path: Path,
+                                                           http: IdpHttp) -> None:
+    # Both ways IdPs hand out claims: in the ID token, or only from the UserInfo endpoint.
+    for in_id_token in (False, True):
+        op = await start_provider(REDIRECT, tmp_path, claims_in_id_token=in_id_token)
+        try:
+            client = client_for(op, http, groups_claim="groups")
+            query, pending, cookie = await callback_of(client, "alice")
+            assert set(query) >= {"code", "state", "iss"}
+            pending = client.unseal(cookie, query["state"])
+            assert pending.next == "/ui/inbox"
+            identity = await client.finish(query, pending, REDIRECT)
+            assert identity.email == "alice@acme.com"
+            assert identity.groups == ("analytics", "data-stewards")
+            assert identity.display_name == "Alice Example"
+            assert identity.subject == "alice"
+        finally:
+            op.stop()
+
+
+async def test_the_authorization_url_asks_for_pkce_state_and_nonce(provider: OpenIDProvider,
+                                                                   http: IdpHttp) -> None:
+    url, pending = await client_for(provider, http).begin(REDIRECT, "/ui/")
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert url.startswith(provider.issuer + "/auth?")
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43 and pending.verifier not in url
+    assert query["state"] == pending.state and query["nonce"] == pending.nonce
+    assert query["scope"] == "openid email profile groups"
+    _, other = await client_for(provider, http).begin(REDIRECT, "/ui/")
+    assert other.state != pending.state and other.nonce != pending.nonce
+
+
+async def test_an_unverified_email_is_refused(provider: OpenIDProvider, http: IdpHttp) -> None:
+    client = client_for(provider, http)
+    query, _, cookie = await callback_of(client, "mallory")
+    with pytest.raises(SignInRefused, match=r"has not verified mallory@acme\.com"):
+        await client.finish(query, client.unseal(cookie, query["state"]), REDIRECT)
+
+
+async def test_a_tampered_state_or_cookie_is_refused(provider: OpenIDProvider,
+                                                     http: IdpHttp) -> None:
+    client = client_for(provider, http)
+    query, pending, cookie = await callback_of(client, "alice")
+    with pytest.raises(SignInRefused, match="does not belong to this sign-in"):
+        client.unseal(cookie, query["state"][:-1] + ("A" if query["state"][-1] != "A" else "B"))
+    with pytest.raises(SignInRefused, match="altered"):
+        client.unseal(cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB"), query["state"])
+    # A cookie sealed by another key (another gateway, or forged) opens nothing here.
+    forged = jwt.encode({"alg": "HS256"}, {"st": pending.state, "no": "n", "cv": "v",
+                                           "nx": "/ui/", "exp": int(time.time()) + 60},
+                        OctKey.generate_key(256), algorithms=["HS256"])
+    with pytest.raises(SignInRefused, match="altered"):
+        client.unseal(forged, query["state"])
+    with pytest.raises(SignInRefused, match="not started in this browser"):
+        client.unseal(None, query["state"])
+
+
+async def test_a_replayed_callback_is_refused(provider: OpenIDProvider, http: IdpHttp) -> None:
+    client = client_for(provider, http)
+    query, pending, cookie = await callback_of(client, "alice")
+    await client.finish(query, client.unseal(cookie, query["state"]), REDIRECT)
+    with pytest.raises(SignInRefused, match="already been used"):
+        client.unseal(cookie, query["state"])
+    # Past our own guard (another instance, say), the IdP refuses a code used once.
+    with pytest.raises(SignInRefused, match="refused this sign-in's code"):
+        await client.finish(query, pending, REDIRECT)
+
+
+async def test_a_wrong_verifier_or_nonce_is_refused(provider: OpenIDProvider,
+                                                    http: IdpHttp) -> None:
+    client = client_for(provider, http)
+    query, pending, _ = await callback_of(client, "alice")
+    stolen = Pending(pending.state, pending.nonce, "another-verifier-" + "x" * 40, pending.next)
+    with pytest.raises(SignInRefused, match="refused this sign-in's code"):
+        await client.finish(query, stolen, REDIRECT)
+    query, pending, _ = await callback_of(client, "alice")
+    replayed = Pending(pending.state, "another-nonce", pending.verifier, pending.next)
+    with pytest.raises(SignInRefused, match="nonce"):
+        await client.finish(query, replayed, REDIRECT)
+
+
+async def test_an_error_from_the_idp_or_another_issuer_is_refused(provider: OpenIDProvider,
+                                                                  http: IdpHttp) -> None:
+    client = client_for(provider, http)
+    _, pending = await client.begin(REDIRECT, "/ui/")
+    with pytest.raises(SignInRefused, match="access_denied"):
+        await client.finish({"error": "access_denied", "state": pending.state}, pending,
+                            REDIRECT)
+    with pytest.raises(SignInRefused, match="another identity provider"):
+        await client.finish({"code": "c", "iss": "https://evil.example"}, pending, REDIRECT)
+
+
+async def test_an_issuer_that_differs_from_its_discovery_document_is_refused(
+        provider: OpenIDProvider, http: IdpHttp) -> None:
+    client = client_for(provider, http, issuer=provider.issuer + "/")
+    with pytest.raises(IdentityProviderUnavailable, match="exactly the IdP's issuer"):
+        await client.begin(REDIRECT, "/ui/")
+
+
+def minted(key: Any, claims: dict[str, Any], *, alg: str = "RS256",
+           kid: str | None = None) -> str:
+    header: dict[str, Any] = {"alg": alg}
+    if kid or getattr(key, "kid", None):
+        header["kid"] = kid or key.kid
+    return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def _part(value: dict[str, Any] | bytes) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    """`alg: none`: a JWT with an empty signature, as an attacker would send it."""
+    return f"{_part({'alg': 'none'})}.{_part(claims)}."
+
+
+def confused(public_pem: bytes, kid: str, claims: dict[str, Any]) -> str:
+    """HS256 keyed with the issuer's public key (anyone has it): the classic algorithm
+    confusion. Built by hand: joserfc itself refuses to make one."""
+    signing_input = f"{_part({'alg': 'HS256', 'kid': kid})}.{_part(claims)}"
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_part(mac)}"
+
+
+def bad_tokens(op: OpenIDProvider, good: dict[str, Any]) -> dict[str, str]:
+    """Tokens that must be refused, each for one reason."""
+    key = op.signing_key
+    now = int(time.time())
+    another = RSAKey.generate_key(2048, parameters={"alg": "RS256"})
+    another.ensure_kid()
+    public_pem = key.as_pem(private=False)
+    return {
+        "wrong aud": minted(key, {**good, "aud": "someone-else"}),
+        "wrong iss": minted(key, {**good, "iss": "https://idp.example"}),
+        "expired": minted(key, {**good, "iat": now - 7200, "exp": now - 3600}),
+        "no exp": minted(key, {k: v for k, v in good.items() if k != "exp"}),
+        "alg none": unsigned(good),
+        "another key": minted(another, good),
+        "another key, the issuer's kid": minted(another, good, kid=key.kid),
+        # The public key used as an HMAC secret: the classic algorithm confusion.
+        "HS256 with the public key": confused(public_pem, key.kid, good),
+    }
+
+
+async def test_minted_id_tokens_are_refused_for_each_reason(provider: OpenIDProvider,
+                                                            http: IdpHttp) -> None:
+    client = client_for(provider, http)
+    now = int(time.time())
+    good = {"iss": provider.issuer, "aud": provider.client_id, "sub": "alice", "iat": now,
+            "exp": now + 300, "nonce": "n-1", "email": "alice@acme.com"}
+    assert (await client.verify_id_token(minted(provider.signing_key, good), "n-1"))["sub"] \
+        == "alice"
+    cases = {**bad_tokens(provider, good),
+             "wrong nonce": minted(provider.signing_key, {**good, "nonce": "n-2"}),
+             "no nonce": minted(provider.signing_key,
+                                {k: v for k, v in good.items() if k != "nonce"})}
+    for reason, token in cases.items():
+        with pytest.raises(SignInRefused):
+            await client.verify_id_token(token, "n-1")
+            pytest.fail(f"an ID token with {reason} was accepted")
+
+
+async def test_the_idps_access_tokens_name_their_holder(provider: OpenIDProvider,
+                                                        http: IdpHttp) -> None:
+    tokens = AccessTokens(ApiOidcConfig(issuer=provider.issuer, audience=provider.audience),
+                          http)
+    assert await tokens.email_for(await provider.service_token()) == "ticketing@acme.com"
+    now = int(time.time())
+    good = {"iss": provider.issuer, "aud": provider.audience, "sub": "svc", "iat": now,
+            "exp": now + 300, "email": "olive@acme.com"}
+    assert await tokens.email_for(minted(provider.signing_key, good)) == "olive@acme.com"
+    cases = {**bad_tokens(provider, good),
+             "no email": minted(provider.signing_key,
+                                {k: v for k, v in good.items() if k != "email"})}
+    for reason, token in cases.items():
+        with pytest.raises(Unauthorized) as refused:
+            await tokens.email_for(token)
+            pytest.fail(f"an access token with {reason} was accepted")
+        assert token not in refused.value.message
+
+
+def test_the_configuration_names_each_refused_oidc_key() -> None:
+    good = {"issuer": "https://idp.example.com", "client_id": "gateway"}
+    refused = {
+        "ui.oidc.issuer": {**good, "issuer": "http://idp.example.com"},
+        "ui.oidc.client_id": {"issuer": good["issuer"]},
+        "ui.oidc.scopes": {**good, "scopes": ["email"]},
+        "ui.oidc.client_secret_env": {**good, "client_secret_env": "NOT_SET_ANYWHERE"},
+        "ui.oidc.colour": {**good, "colour": "blue"},
+        "ui.oidc.groups_claim": {**good, "groups_claim": 3},
+    }
+    for key, section in refused.items():
+        with pytest.raises(ConfigError, match=f"^{re.escape(key)}"):
+            parse_config({"ui": {"oidc": section}}, env={})
+    with pytest.raises(ConfigError, match=r"^api\.oidc\.audience: missing"):
+        parse_config({"api": {"oidc": {"issuer": "https://idp.example.com"}}}, env={})
+    config = parse_config({"ui": {"oidc": {**good, "client_secret_env": "S"}},
+                           "api": {"oidc": {"issuer": "http://127.0.0.1:8/",
+                                            "audience": "gw"}}}, env={"S": "s3cr3t-value"})
+    assert config.ui.oidc is not None and config.ui.oidc.client_secret == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(config)
+    assert config.ui.oidc.email_claim == "email" and config.ui.oidc.groups_claim is None
