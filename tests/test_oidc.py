@@ -6,6 +6,7 @@ the client's checks of the IdP's answers, tokens minted here with a key of the t
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -21,12 +22,26 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
+from gateway.api.keys import DIRECTORY
 from gateway.config import ApiOidcConfig, parse_config
 from gateway.directory.idp_http import IdentityProviderUnavailable, IdpHttp
 from gateway.directory.jwt_tokens import AccessTokens
 from gateway.directory.oidc import OidcClient, Pending, SignInRefused
+from gateway.directory.people import Person
 from gateway.errors import ConfigError, Unauthorized
-from tests.support.oidc import SECRET_ENV, OpenIDProvider, log_in_at, start_provider
+from tests.conftest import EMAILS, Gateway
+from tests.peers import free_port
+from tests.support.oidc import (
+    API_AUDIENCE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SECRET_ENV,
+    OpenIDProvider,
+    issuer_at,
+    log_in_at,
+    start_provider,
+)
+from tests.test_ui import Browser
 
 REDIRECT = "http://127.0.0.1:9/ui/oidc/callback"  # the client's tests stop before visiting it
 
@@ -265,3 +280,200 @@ def test_the_configuration_names_each_refused_oidc_key() -> None:
     assert config.ui.oidc is not None and config.ui.oidc.client_secret == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(config)
     assert config.ui.oidc.email_claim == "email" and config.ui.oidc.groups_claim is None
+
+
+# --- the gateway: the inbox's sign-in and the API's tokens ---------------------------------
+
+
+class SignIn:
+    """A gateway configured with the provider, and a browser (cookies by hand) for it."""
+
+    def __init__(self, gw: Gateway, op: OpenIDProvider) -> None:
+        self.gw = gw
+        self.op = op
+        self.browser = Browser(gw)
+        self.callback = str(gw.client.make_url("/ui/oidc/callback"))
+
+    async def start(self, next_path: str = "/ui/requests") -> tuple[str, Any]:
+        """The sign-in page's button: the IdP's address, and the answer that sends there."""
+        status, text, _ = await self.browser.get("/ui/sign-in")
+        assert status == 200 and "Sign in with Acme" in text, text
+        status, text, response = await self.browser.post("/ui/oidc/start",
+                                                         {"next": next_path})
+        assert status == 303, text
+        return response.headers["Location"], response
+
+    async def at_idp(self, url: str, login: str) -> str:
+        """Log in at the IdP: the callback's path and query, not yet visited."""
+        async with aiohttp.ClientSession() as idp_browser:
+            back = await log_in_at(idp_browser, url, login, stop_at=self.callback)
+        return back.removeprefix(str(self.gw.client.make_url("")).rstrip("/"))
+
+    async def complete(self, login: str, next_path: str = "/ui/requests"
+                       ) -> tuple[int, str, Any]:
+        url, _ = await self.start(next_path)
+        return await self.browser.get(await self.at_idp(url, login))
+
+
+@pytest.fixture
+async def sign_in(start_gateway: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                  ) -> AsyncIterator[Any]:
+    """`await sign_in(jit=..., **sections)`: a gateway signing in with a real provider."""
+    providers: list[OpenIDProvider] = []
+
+    async def start(*, jit: bool = False, groups_claim: str | None = "groups",
+                    api_oidc: bool = False, **sections: Any) -> SignIn:
+        port = free_port()
+        if api_oidc:
+            sections["api"] = {"oidc": {"issuer": issuer_at(port), "audience": API_AUDIENCE}}
+        monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
+        ui = {"oidc": {"issuer": issuer_at(port), "client_id": CLIENT_ID,
+                       "client_secret_env": SECRET_ENV,
+                       "scopes": ["openid", "email", "profile", "groups"],
+                       "groups_claim": groups_claim, "button": "Sign in with Acme"}}
+        gw = await start_gateway(ui=ui, directory={"jit": jit}, **sections)
+        op = await start_provider(str(gw.client.make_url("/ui/oidc/callback")), tmp_path,
+                                  port=port)
+        providers.append(op)
+        return SignIn(gw, op)
+
+    yield start
+    for op in providers:
+        op.stop()
+
+
+async def test_signing_in_with_the_idp_opens_a_session(sign_in: Any) -> None:
+    flow: SignIn = await sign_in()
+    url, response = await flow.start("/ui/requests")
+    assert url.startswith(flow.op.issuer + "/auth?")
+    pending = next(h for h in response.headers.getall("Set-Cookie") if "gw_oidc_" in h)
+    assert "Path=/ui/oidc/callback" in pending and "HttpOnly" in pending
+    assert "SameSite=Lax" in pending  # the IdP's redirect back is a cross-site navigation
+    status, text, response = await flow.browser.get(await flow.at_idp(url, "johndoe"))
+    assert status == 200, text
+    assert '<meta http-equiv="refresh" content="0;url=/ui/requests">' in text
+    session = next(h for h in response.headers.getall("Set-Cookie") if "gw_session=" in h)
+    assert "SameSite=Strict" in session and "HttpOnly" in session
+    assert not any(name.startswith("gw_oidc_") for name in flow.browser.cookies)
+    status, text, _ = await flow.browser.get("/ui/requests")
+    assert status == 200 and EMAILS["requester"] in text
+    # Sign-out ends it like any session; token sign-in still works beside it.
+    status, _, _ = await flow.browser.post("/ui/sign-out", {})
+    assert status == 303
+    status, _, response = await flow.browser.get("/ui/requests")
+    assert status == 303 and "/ui/sign-in" in response.headers["Location"]
+    await flow.browser.sign_in("approver")
+    assert (await flow.browser.get("/ui/inbox"))[0] == 200
+
+
+async def test_an_unknown_person_is_told_whom_to_ask(sign_in: Any) -> None:
+    flow: SignIn = await sign_in(jit=False)
+    status, text, response = await flow.complete("alice")
+    assert status == 401, text
+    assert "alice@acme.com, who is not a user of this gateway" in text, text[text.find("<main"):]
+    assert EMAILS["admin"] in text  # whom to ask
+    assert "gw_session=" not in " ".join(response.headers.getall("Set-Cookie", []))
+    assert await flow.gw.app[DIRECTORY].get("alice@acme.com") is None
+
+
+async def test_jit_creates_the_person_with_their_groups_as_teams(sign_in: Any) -> None:
+    flow: SignIn = await sign_in(jit=True)
+    status, text, _ = await flow.complete("newcomer")
+    assert status == 200, text
+    person = await flow.gw.app[DIRECTORY].get("newcomer@acme.com")
+    assert person is not None and person.active and person.source == "oidc"
+    assert sorted(person.teams) == ["analytics", "onboarding"]
+    assert person.display_name == "New Comer" and not person.admin
+    assert EMAILS["requester"] not in (await flow.browser.get("/ui/requests"))[1]
+    # Deactivated (SCIM, the API): the next sign-in is refused, and jit does not revive them.
+    await flow.gw.app[DIRECTORY].save(dataclasses.replace(person, active=False),
+                                      actor=EMAILS["admin"], by="api")
+    assert (await flow.browser.get("/ui/requests"))[0] == 303  # the session ended at once
+    again = SignIn(flow.gw, flow.op)
+    status, text, _ = await again.complete("newcomer")
+    assert status == 401 and "newcomer@acme.com, who is not an active user" in text, text
+
+
+async def test_an_unverified_email_is_refused_at_the_callback(sign_in: Any) -> None:
+    flow: SignIn = await sign_in(jit=True)
+    status, text, _ = await flow.complete("mallory")
+    assert status == 401 and "has not verified mallory@acme.com" in text, text
+    assert await flow.gw.app[DIRECTORY].get("mallory@acme.com") is None
+
+
+async def test_a_tampered_state_and_a_replayed_callback_are_refused(sign_in: Any) -> None:
+    flow: SignIn = await sign_in()
+    url, _ = await flow.start()
+    back = await flow.at_idp(url, "johndoe")
+    state = dict(parse_qsl(urlsplit(back).query))["state"]
+    other = state[:-1] + ("A" if state[-1] != "A" else "B")
+    tampered = back.replace(f"state={state}", f"state={other}")
+    status, text, _ = await flow.browser.get(tampered)
+    assert status == 401 and "gw_session" not in flow.browser.cookies, text
+    status, text, _ = await flow.browser.get(back)
+    assert status == 200 and "gw_session" in flow.browser.cookies, text
+    session = flow.browser.cookies.pop("gw_session")
+    status, text, _ = await flow.browser.get(back)  # the same answer again
+    assert status == 401 and "gw_session" not in flow.browser.cookies, text
+    # Another browser that captured the callback address gets nothing either.
+    thief = Browser(flow.gw)
+    status, _, _ = await thief.get(back)
+    assert status == 401 and "gw_session" not in thief.cookies
+    assert session
+
+
+async def test_the_return_address_is_only_ever_a_path_of_this_gateway(sign_in: Any) -> None:
+    flow: SignIn = await sign_in()
+    for hostile in ("https://evil.example/", "//evil.example/ui/", "/ui/..//evil.example",
+                    "/ui/\\evil.example", "javascript:alert(1)"):
+        browser = Browser(flow.gw)
+        flow.browser = browser
+        status, text, _ = await flow.complete("johndoe", hostile)
+        assert status == 200, text
+        assert '<meta http-equiv="refresh" content="0;url=/ui/inbox">' in text, hostile
+
+
+async def test_the_idps_access_tokens_work_on_the_api_for_active_people(
+        sign_in: Any) -> None:
+    flow: SignIn = await sign_in(api_oidc=True)
+    gw, op = flow.gw, flow.op
+
+    async def call(token: str) -> tuple[int, Any]:
+        return await gw.call("GET", "/v1/resource-access-requests", user=None,
+                             headers={"Authorization": f"Bearer {token}"})
+
+    status, body = await call(await op.service_token())  # ticketing@acme.com, an integration
+    assert status == 200, body
+    now = int(time.time())
+    good = {"iss": op.issuer, "aud": API_AUDIENCE, "sub": "u", "iat": now, "exp": now + 300,
+            "email": EMAILS["requester"].upper()}
+    created = await gw.create()
+    status, body = await call(minted(op.signing_key, good))
+    assert status == 200 and [r["id"] for r in body["items"]] == [created["id"]], body
+    refused = {**bad_tokens(op, good),
+               "an unknown person": minted(op.signing_key, {**good, "email": "x@acme.com"})}
+    for reason, token in refused.items():
+        status, body = await call(token)
+        assert status == 401 and body["error"]["code"] == "unauthorized", (reason, body)
+        assert token not in str(body)
+    # A person deactivated is refused at once.
+    person = await gw.app[DIRECTORY].get("newcomer@acme.com")
+    assert person is None
+    await gw.app[DIRECTORY].create(Person(email="newcomer@acme.com", source="api"),
+                                   actor=EMAILS["admin"])
+    token = minted(op.signing_key, {**good, "email": "newcomer@acme.com"})
+    assert (await call(token))[0] == 200
+    person = await gw.app[DIRECTORY].get("newcomer@acme.com")
+    assert person is not None
+    await gw.app[DIRECTORY].save(dataclasses.replace(person, active=False),
+                                 actor=EMAILS["admin"], by="api")
+    status, body = await call(token)
+    assert status == 401 and "not an active user" in body["error"]["message"], body
+
+
+async def test_without_api_oidc_the_idps_tokens_open_nothing(sign_in: Any) -> None:
+    flow: SignIn = await sign_in()
+    status, body = await flow.gw.call(
+        "GET", "/v1/resource-access-requests", user=None,
+        headers={"Authorization": f"Bearer {await flow.op.service_token()}"})
+    assert status == 401 and body["error"]["message"] == "unknown or revoked token", body

@@ -101,10 +101,10 @@ async def _person_for(request: web.Request, identity: Identity) -> Person:
     email = normalise_email(identity.email)
     person = await directory.person(email)
     if person is not None and not person.active:
-        raise SignInRefused(f"{email} is not an active user of this gateway")
+        raise _not_a_user(email, "an active user")
     if person is None:
         if not config.directory.jit:
-            raise SignInRefused(f"{email} is not a user of this gateway")
+            raise _not_a_user(email, "a user")
         try:
             person = await directory.create(
                 Person(email=email, display_name=identity.display_name,
@@ -112,7 +112,7 @@ async def _person_for(request: web.Request, identity: Identity) -> Person:
         except Conflict:  # created by a sign-in on another tab or instance meanwhile
             person = await directory.get(email)
             if person is None or not person.active:
-                raise SignInRefused(f"{email} is not an active user of this gateway") from None
+                raise _not_a_user(email, "an active user") from None
         log.info("OIDC sign-in created %s (directory.jit)", email)
         return person
     if config.directory.jit and person.source == "oidc" and identity.groups is not None \
@@ -120,6 +120,10 @@ async def _person_for(request: web.Request, identity: Identity) -> Person:
         person = await directory.save(dataclasses.replace(person, teams=identity.groups),
                                       actor=JIT_ACTOR, by="oidc")
     return person
+
+
+def _not_a_user(email: str, what: str) -> SignInRefused:
+    return SignInRefused(f"you signed in as {email}, who is not {what} of this gateway")
 
 
 def _admins(request: web.Request) -> list[str]:

@@ -12,6 +12,7 @@ tested one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import json
 import os
@@ -77,11 +78,12 @@ class OpenIDProvider:
         """An access token (a JWT for the gateway's API) from the client credentials grant."""
         import aiohttp
 
+        basic = base64.b64encode(f"{SERVICE_ID}:{SERVICE_SECRET}".encode()).decode()
         async with aiohttp.ClientSession() as session, session.post(
                 f"{self.issuer}/token",
                 data={"grant_type": "client_credentials", "scope": "gateway",
                       "resource": self.audience},
-                auth=aiohttp.BasicAuth(SERVICE_ID, SERVICE_SECRET)) as response:
+                headers={"Authorization": f"Basic {basic}"}) as response:
             body = await response.json()
             assert response.status == 200, body
             return str(body["access_token"])
@@ -96,8 +98,14 @@ class OpenIDProvider:
                 self.process.wait()
 
 
-async def start_provider(redirect_uri: str, tmp_path: Path, *,
+def issuer_at(port: int) -> str:
+    return f"http://localhost:{port}"
+
+
+async def start_provider(redirect_uri: str, tmp_path: Path, *, port: int | None = None,
                          claims_in_id_token: bool = False) -> OpenIDProvider:
+    """The provider on `port` (default: a free one); a gateway may be configured with its
+    issuer, `issuer_at(port)`, before it starts (the gateway asks it nothing until then)."""
     node = node_path()
     from joserfc.jwk import KeySet, RSAKey
 
@@ -105,7 +113,7 @@ async def start_provider(redirect_uri: str, tmp_path: Path, *,
     key.ensure_kid()
     keys_file = tmp_path / "op-keys.json"
     keys_file.write_text(json.dumps(KeySet([key]).as_dict(private=True)))
-    port = free_port()
+    port = port or free_port()
     command = [node, str(SCRIPT), "--port", str(port), "--redirect-uri", redirect_uri,
                "--keys", str(keys_file)]
     if claims_in_id_token:
