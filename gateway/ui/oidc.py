@@ -1,12 +1,14 @@
 """Sign-in with the identity provider (`ui.oidc`, SPEC §14): /ui/oidc/start and its callback.
 
-The start form (a button on the sign-in page, CSRF-checked like every form) sends the browser
-to the IdP; the pending state, nonce and PKCE verifier travel in a signed cookie named after
-the state, so that two tabs signing in at once do not overwrite each other's. That cookie is
-`SameSite=Lax` and scoped to the callback: the IdP's redirect back is a cross-site navigation,
-which a `Strict` cookie would not follow. For the same reason the callback answers a page
-that moves on to the inbox itself rather than a redirect: the session cookie is `Strict`,
-and a redirect chain that began at the IdP would not carry it.
+The start form (a button on the sign-in page, CSRF-checked like every form) answers a page
+that sends the browser on to the IdP: a redirect would break the pages' CSP, whose
+`form-action 'self'` also covers where a form's answer redirects. The pending state, nonce
+and PKCE verifier travel in a signed cookie named after the state, so that two tabs signing
+in at once do not overwrite each other's. That cookie is `SameSite=Lax` and scoped to the
+callback: the IdP's redirect back is a cross-site navigation, which a `Strict` cookie would
+not follow. For the same reason the callback answers a page that moves on to the inbox
+itself rather than a redirect: the session cookie is `Strict`, and a redirect chain that
+began at the IdP would not carry it.
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ async def start(request: web.Request) -> web.Response:
     except IdentityProviderUnavailable as exc:
         log.warning("OIDC sign-in could not start: %s", exc.message)
         return error_page(request, exc)
-    response = web.Response(status=303, headers={"Location": url})
+    # A page that moves on, not a redirect: the sign-in page's CSP (`form-action 'self'`)
+    # would block a form whose answer redirects to another site, the IdP.
+    response = page(request, "oidc_continue.html.j2", title="Signing in", next=url,
+                    leaving=True)
     secure = not request.config_dict[CONFIG].server.allow_insecure_cookies
     response.set_cookie(_cookie_name(pending.state), client.seal(pending), path=CALLBACK,
                         httponly=True, samesite="Lax", secure=secure, max_age=600)

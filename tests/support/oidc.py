@@ -156,3 +156,24 @@ async def log_in_at(session: Any, url: str, login: str, *, stop_at: str) -> str:
         if url.startswith(stop_at):
             return url
     raise AssertionError("the provider's login did not lead back to the gateway")
+
+
+async def gateway_with_provider(start_gateway: Any, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch, *, jit: bool = False,
+                                groups_claim: str | None = "groups", api_oidc: bool = False,
+                                **sections: Any) -> tuple[Any, OpenIDProvider]:
+    """A gateway (conftest's `start_gateway`) signing in with a real provider started for
+    its callback: the gateway first (its address is the provider's redirect URI), knowing
+    the issuer it will have. The caller stops the provider."""
+    port = free_port()
+    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
+    ui = {"oidc": {"issuer": issuer_at(port), "client_id": CLIENT_ID,
+                   "client_secret_env": SECRET_ENV,
+                   "scopes": ["openid", "email", "profile", "groups"],
+                   "groups_claim": groups_claim, "button": "Sign in with Acme"}}
+    if api_oidc:
+        sections["api"] = {"oidc": {"issuer": issuer_at(port), "audience": API_AUDIENCE}}
+    gw = await start_gateway(ui=ui, directory={"jit": jit}, **sections)
+    op = await start_provider(str(gw.client.make_url("/ui/oidc/callback")), tmp_path,
+                              port=port)
+    return gw, op
