@@ -466,3 +466,29 @@ async def test_without_api_oidc_the_idps_tokens_open_nothing(sign_in: Any) -> No
         "GET", "/v1/resource-access-requests", user=None,
         headers={"Authorization": f"Bearer {await flow.op.service_token()}"})
     assert status == 401 and body["error"]["message"] == "unknown or revoked token", body
+
+
+def test_without_node_the_sign_in_tests_skip_in_one_line_or_fail_in_ci(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.support import oidc
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv(oidc.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        oidc.node_path()
+    assert str(skipped.value).startswith("node not installed") and "\n" not in str(skipped.value)
+    monkeypatch.setenv(oidc.REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception):
+        oidc.node_path()
+
+
+async def test_without_ui_oidc_there_is_no_button_and_no_way_in(gw: Gateway) -> None:
+    browser = Browser(gw)
+    status, text, _ = await browser.get("/ui/sign-in")
+    assert status == 200 and "/ui/oidc/start" not in text
+    status, text, _ = await browser.post("/ui/oidc/start", {"next": "/ui/inbox"})
+    assert status == 404 and "not configured" in text
+    status, text, _ = await browser.get("/ui/oidc/callback?code=c&state=s")
+    assert status == 404 and "gw_session" not in browser.cookies
