@@ -257,6 +257,31 @@ async def test_the_idps_access_tokens_name_their_holder(provider: OpenIDProvider
         assert token not in refused.value.message
 
 
+async def test_a_new_signing_key_is_fetched_when_a_token_names_it(tmp_path: Path,
+                                                                  http: IdpHttp) -> None:
+    """The IdP rotates its keys: a token signed with the new one makes the gateway fetch the
+    key set again, but not more often than every 30 seconds (the clock is the test's)."""
+    now = [time.time()]
+    op = await start_provider(REDIRECT, tmp_path)
+    port = int(op.issuer.rsplit(":", 1)[1])
+    try:
+        tokens = AccessTokens(ApiOidcConfig(issuer=op.issuer, audience=op.audience), http,
+                              clock=lambda: now[0])
+        assert await tokens.email_for(await op.service_token()) == "ticketing@acme.com"
+    finally:
+        op.stop()
+    (tmp_path / "rotated").mkdir()
+    op = await start_provider(REDIRECT, tmp_path / "rotated", port=port)  # a new key
+    try:
+        rotated = await op.service_token()
+        with pytest.raises(Unauthorized, match="no signing key"):
+            await tokens.email_for(rotated)  # the set was fetched a moment ago
+        now[0] += 31
+        assert await tokens.email_for(rotated) == "ticketing@acme.com"
+    finally:
+        op.stop()
+
+
 def test_the_configuration_names_each_refused_oidc_key() -> None:
     good = {"issuer": "https://idp.example.com", "client_id": "gateway"}
     refused = {

@@ -34,7 +34,7 @@ class UnknownKey(Exception):
 class KeyCache:
     def __init__(self, jwks_uri: Callable[[], Awaitable[str]], fetch: Fetch, *,
                  max_age_s: float = 3600, min_refresh_s: float = 30,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self._jwks_uri = jwks_uri
         self._fetch = fetch
         self._max_age = max_age_s

@@ -40,7 +40,8 @@ class AccessTokens:
         self._clock = clock
         self._jwks_uri: str | None = None
         self._jwks_at = float("-inf")
-        self.keys = KeyCache(self._find_jwks_uri, lambda url: http.get_json(url, step="key set"))
+        self.keys = KeyCache(self._find_jwks_uri, lambda url: http.get_json(url, step="key set"),
+                             clock=clock)
 
     async def _find_jwks_uri(self) -> str:
         if self._jwks_uri is None or self._clock() - self._jwks_at >= METADATA_TTL_S:

@@ -78,7 +78,8 @@ class OidcClient:
         self._clock = clock
         self._metadata: OpenIDProviderMetadata | None = None
         self._metadata_at = float("-inf")
-        self.keys = KeyCache(self._jwks_uri, lambda url: http.get_json(url, step="key set"))
+        self.keys = KeyCache(self._jwks_uri, lambda url: http.get_json(url, step="key set"),
+                             clock=clock)
         # The pending cookie's key: from the client secret, so that every instance of the
         # gateway opens the cookies of the others; a public client gets one per process.
         secret = config.client_secret.encode() if config.client_secret \

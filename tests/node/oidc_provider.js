@@ -108,7 +108,8 @@ async function main() {
   const server = provider.listen(port, '127.0.0.1', () => {
     console.log(`listening ${issuer}`);
   });
-  const stop = () => server.close(() => process.exit(0));
+  // Keep-alive connections (the gateway's client keeps some) would hold close() open.
+  const stop = () => { server.closeAllConnections(); server.close(() => process.exit(0)); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
