@@ -458,6 +458,9 @@ async def test_the_idps_access_tokens_work_on_the_api_for_active_people(
 
     status, body = await call(await op.service_token())  # ticketing@acme.com, an integration
     assert status == 200, body
+    status, me = await gw.call("GET", "/v1/me", user=None, headers={
+        "Authorization": f"Bearer {await op.service_token()}"})
+    assert status == 200 and me["email"] == EMAILS["integration"] and me["integration"], me
     now = int(time.time())
     good = {"iss": op.issuer, "aud": API_AUDIENCE, "sub": "u", "iat": now, "exp": now + 300,
             "email": EMAILS["requester"].upper()}
