@@ -399,6 +399,12 @@ async def test_jit_creates_the_person_with_their_groups_as_teams(sign_in: Any) -
     assert sorted(person.teams) == ["analytics", "onboarding"]
     assert person.display_name == "New Comer" and not person.admin
     assert EMAILS["requester"] not in (await flow.browser.get("/ui/requests"))[1]
+    # Teams follow the groups claim at each sign-in (for the people jit created).
+    await flow.gw.app[DIRECTORY].save(dataclasses.replace(person, teams=("old-team",)),
+                                      actor=EMAILS["admin"], by="api")
+    assert (await SignIn(flow.gw, flow.op).complete("newcomer"))[0] == 200
+    person = await flow.gw.app[DIRECTORY].get("newcomer@acme.com")
+    assert person is not None and sorted(person.teams) == ["analytics", "onboarding"]
     # Deactivated (SCIM, the API): the next sign-in is refused, and jit does not revive them.
     await flow.gw.app[DIRECTORY].save(dataclasses.replace(person, active=False),
                                       actor=EMAILS["admin"], by="api")
