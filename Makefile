@@ -26,13 +26,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# Express and standardwebhooks for the Node.js receiver tests; without npm (or the registry)
-# those tests skip.
+# Express and standardwebhooks for the Node.js receiver tests, oidc-provider for the sign-in
+# tests' OpenID provider; without npm (or the registry) those tests skip (and the sign-in
+# tests fail under .ci/run, which sets GATEWAY_REQUIRE_OIDC_PROVIDER=1).
 tests/node/node_modules/.installed: tests/node/package.json
 	@if command -v npm >/dev/null 2>&1; then \
 	  (npm install --prefix tests/node --no-audit --no-fund --silent && touch $@) \
-	  || echo "npm install failed: the Node.js receiver test will be skipped"; \
-	else echo "npm not found: the Node.js receiver test will be skipped"; fi
+	  || echo "npm install failed: the Node.js receiver and sign-in tests will be skipped"; \
+	else echo "npm not found: the Node.js receiver and sign-in tests will be skipped"; fi
 
 # Chromium for the web inbox's browser tests (Playwright drives Debian's, it cannot fetch its
 # own here): installed with apt-get when missing and we are root; otherwise those tests skip

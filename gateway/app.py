@@ -37,6 +37,9 @@ from gateway.delivery.leases import Leases
 from gateway.delivery.mail_client import MailClient
 from gateway.delivery.outbox import DELIVERIES_CHANNEL, Outbox
 from gateway.delivery.webhook_client import WebhookClient
+from gateway.directory.idp_http import IdpHttp
+from gateway.directory.jwt_tokens import AccessTokens
+from gateway.directory.oidc import OidcClient
 from gateway.directory.service import Directory
 from gateway.errors import ConfigError, InvalidField, StoreUnavailable
 from gateway.hooks.mailhook import MailhookRenderer
@@ -142,7 +145,10 @@ def create_app(config: Config) -> web.Application:
     app[CATALOG] = CatalogChanges(webhook=config.webhook)
     directory = Directory(database, lifecycle.listeners)
     app[DIRECTORY] = directory
-    app[AUTH] = Authenticator(config.users, directory)
+    idp = IdpHttp()
+    app.on_cleanup.append(lambda _: idp.close())
+    access_tokens = AccessTokens(config.api.oidc, idp) if config.api.oidc else None
+    app[AUTH] = Authenticator(config.users, directory, access_tokens)
     app[SCHEDULER] = Scheduler(database, lifecycle)
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = webhooks
@@ -157,5 +163,5 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(deliveries.routes)
     app.router.add_routes(users.routes)
     catalog.add_routes(app)
-    setup_ui(app)
+    setup_ui(app, OidcClient(config.ui.oidc, idp) if config.ui.oidc else None)
     return app

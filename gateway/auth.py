@@ -4,6 +4,8 @@ deleted is refused at once, on every instance.
 
 Only digests are kept in memory, so neither a plain token nor a comparison that leaks
 timing about it exists past start-up. The configuration's tokens stay in the configuration.
+With `api.oidc`, a bearer token that is a JWT and none of ours is checked as the identity
+provider's access token (gateway.directory.jwt_tokens); its e-mail claim names the person.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import hmac
 
 from gateway.config import User
+from gateway.directory.jwt_tokens import AccessTokens, looks_like_jwt
 from gateway.directory.people import Person, normalise_email
 from gateway.directory.service import Directory
 from gateway.errors import Unauthorized
@@ -22,11 +25,13 @@ def token_digest(token: str) -> bytes:
 
 
 class Authenticator:
-    def __init__(self, users: tuple[User, ...], directory: Directory) -> None:
+    def __init__(self, users: tuple[User, ...], directory: Directory,
+                 access_tokens: AccessTokens | None = None) -> None:
         self._by_digest = {bytes.fromhex(u.token_sha256): normalise_email(u.email)
                            for u in users}
         self._digest_of = {email: digest for digest, email in self._by_digest.items()}
         self._directory = directory
+        self._access_tokens = access_tokens  # api.oidc: the IdP's JWT access tokens
 
     def email_for_token(self, token: str) -> str | None:
         """The address a token names, or None; every digest is compared (constant time)."""
@@ -59,4 +64,12 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("send Authorization: Bearer <token>")
+        if self._access_tokens is not None and looks_like_jwt(token) \
+                and self.email_for_token(token) is None:
+            email = await self._access_tokens.email_for(token)
+            person = await self._directory.active_person(email)
+            if person is None:
+                raise Unauthorized(f"{normalise_email(email)}, named by the access token, is "
+                                   "not an active user of this gateway")
+            return person
         return await self.person_for_token(token)

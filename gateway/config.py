@@ -80,12 +80,45 @@ class RequestsConfig:
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    """`ui.oidc` (SPEC §14): the identity provider people sign in to the web inbox with.
+    `redirect_uri` is needed only where the gateway cannot see its own public address (a
+    proxy that rewrites the Host header); otherwise it is this gateway's /ui/oidc/callback."""
+
+    issuer: str
+    client_id: str
+    client_secret_env: str | None = None
+    client_secret: str | None = field(default=None, repr=False)  # read from client_secret_env
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    email_claim: str = "email"
+    groups_claim: str | None = None
+    button: str = "Sign in with your organisation"
+    redirect_uri: str | None = None
+
+
+@dataclass(frozen=True)
 class UIConfig:
     """The web inbox (SPEC §12): how long a sign-in lasts, and the SSO proxy's header."""
 
     session_ttl: timedelta = timedelta(hours=8)
     trusted_header: str | None = None
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    oidc: OidcConfig | None = None
+
+
+@dataclass(frozen=True)
+class ApiOidcConfig:
+    """`api.oidc` (SPEC §14): the API also accepts this issuer's JWT access tokens for
+    `audience`; `email_claim` names the person."""
+
+    issuer: str
+    audience: str
+    email_claim: str = "email"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    oidc: ApiOidcConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +161,7 @@ class Config:
     delivery: DeliveryConfig = DeliveryConfig()
     requests: RequestsConfig = RequestsConfig()
     ui: UIConfig = UIConfig()
+    api: ApiConfig = ApiConfig()
     metrics: MetricsConfig = MetricsConfig()
     directory: DirectoryConfig = DirectoryConfig()
     users: tuple[User, ...] = ()
@@ -250,6 +284,96 @@ def _string_list(value: Any) -> tuple[str, ...]:
     return tuple(_string(v) for v in value)
 
 
+def _issuer(value: Any) -> str:
+    """An OpenID issuer: https (http only on loopback, for tests), no query or fragment."""
+    from authlib.common.security import is_secure_transport
+
+    text = _string(value)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise ValueError("expected the issuer's URL, such as https://idp.example.com") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query \
+            or parts.fragment or not is_secure_transport(text):
+        raise ValueError("expected the issuer's https URL (without query or fragment), "
+                         "such as https://idp.example.com")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _string(value)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise ValueError("expected an http(s) URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("expected an http(s) URL")
+    return text
+
+
+def _scopes(value: Any) -> tuple[str, ...]:
+    scopes = _string_list(value)
+    if "openid" not in scopes:
+        raise ValueError("expected a list of scopes that includes openid")
+    if any(" " in scope for scope in scopes):
+        raise ValueError("expected one scope per list entry (no spaces)")
+    return scopes
+
+
+def _claim_name(value: Any) -> str:
+    text = _string(value)
+    if len(text) > 200:
+        raise ValueError("expected a claim name")
+    return text
+
+
+def _optional_claim_name(value: Any) -> str | None:
+    return None if value is None else _claim_name(value)
+
+
+_OIDC_KEYS: dict[str, tuple[str, Check]] = {
+    "issuer": ("issuer", _issuer),
+    "client_id": ("client_id", _string),
+    "client_secret_env": ("client_secret_env", _optional_string),
+    "scopes": ("scopes", _scopes),
+    "email_claim": ("email_claim", _claim_name),
+    "groups_claim": ("groups_claim", _optional_claim_name),
+    "button": ("button", _string),
+    "redirect_uri": ("redirect_uri", _url),
+}
+_API_OIDC_KEYS: dict[str, tuple[str, Check]] = {
+    "issuer": ("issuer", _issuer),
+    "audience": ("audience", _string),
+    "email_claim": ("email_claim", _claim_name),
+}
+
+
+def _subsection(raw: Any, where: str, cls: type, spec: dict[str, tuple[str, Check]],
+                required: tuple[str, ...]) -> Any:
+    """A mapping nested in a section (`ui.oidc`): every refusal names its whole path."""
+    if raw is None:
+        return None
+    data = _mapping(raw, where)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in spec:
+            raise ConfigError(f"{where}.{key}: unknown key (expected one of {', '.join(spec)})")
+        attr, check = spec[key]
+        values[attr] = _checked(where, key, check, value)
+    for key in required:
+        if key not in values:
+            raise ConfigError(f"{where}.{key}: missing")
+    return cls(**values)
+
+
+def _ui_oidc(raw: Any) -> OidcConfig | None:
+    return _subsection(raw, "ui.oidc", OidcConfig, _OIDC_KEYS, ("issuer", "client_id"))
+
+
+def _api_oidc(raw: Any) -> ApiOidcConfig | None:
+    return _subsection(raw, "api.oidc", ApiOidcConfig, _API_OIDC_KEYS, ("issuer", "audience"))
+
+
 _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
     "server": (
         ServerConfig,
@@ -306,8 +430,10 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
             "session_ttl": ("session_ttl", _session_ttl),
             "trusted_header": ("trusted_header", _header_name),
             "trusted_proxies": ("trusted_proxies", _networks),
+            "oidc": ("oidc", _ui_oidc),
         },
     ),
+    "api": (ApiConfig, {"oidc": ("oidc", _api_oidc)}),
     "metrics": (MetricsConfig, {"token_env": ("token_env", _optional_string)}),
 }
 
@@ -423,6 +549,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
     if len(set(digests)) != len(digests):
         raise ConfigError("users: two users share one token")
     sections["metrics"] = _metrics(sections["metrics"], env, set(digests))
+    sections["ui"] = _oidc_secret(sections["ui"], env)
     catalog: dict[str, tuple[dict[str, Any], ...]] = {}
     for name in ("policies", "items", "use_cases"):
         entries = data.get(name) or []
@@ -472,6 +599,17 @@ def _metrics(metrics: MetricsConfig, env: dict[str, str],
     if hashlib.sha256(token.encode()).hexdigest() in user_digests:
         raise ConfigError("metrics.token_env: the metrics token is also a user's token")
     return dataclasses.replace(metrics, token=token)
+
+
+def _oidc_secret(ui: UIConfig, env: dict[str, str]) -> UIConfig:
+    oidc = ui.oidc
+    if oidc is None or oidc.client_secret_env is None:
+        return ui
+    secret = env.get(oidc.client_secret_env)
+    if not secret:
+        raise ConfigError(f"ui.oidc.client_secret_env: environment variable "
+                          f"{oidc.client_secret_env} is not set")
+    return dataclasses.replace(ui, oidc=dataclasses.replace(oidc, client_secret=secret))
 
 
 def load_config(path: str | Path) -> Config:

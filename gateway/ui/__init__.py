@@ -10,10 +10,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.keys import AUTH, CONFIG, DATABASE, DIRECTORY
+from gateway.directory.oidc import OidcClient
 from gateway.errors import NotFound
 from gateway.resources import resource_dir
 from gateway.ui import account, admin, requests
-from gateway.ui.keys import SESSIONS, TEMPLATES
+from gateway.ui import oidc as oidc_routes
+from gateway.ui.keys import OIDC, SESSIONS, TEMPLATES
 from gateway.ui.middleware import error_page, ui_middleware
 from gateway.ui.render import environment
 from gateway.ui.sessions import Sessions
@@ -26,14 +28,17 @@ async def _no_page(request: web.Request) -> web.Response:
     return error_page(request, NotFound("there is no page here"))
 
 
-def setup_ui(app: web.Application) -> None:
-    """Mount the inbox on `app`, once its CONFIG, DATABASE and AUTH are set."""
+def setup_ui(app: web.Application, oidc: OidcClient | None = None) -> None:
+    """Mount the inbox on `app`, once its CONFIG, DATABASE and AUTH are set; `oidc` is the
+    identity provider's client when ui.oidc is configured."""
     ui = web.Application(middlewares=[ui_middleware],
                          client_max_size=app[CONFIG].server.max_body_bytes)
     ui[TEMPLATES] = environment()
     ui[SESSIONS] = Sessions(app[CONFIG], app[DATABASE], app[AUTH], app[DIRECTORY])
+    if oidc is not None:
+        ui[OIDC] = oidc
     ui.router.add_static("/static", resource_dir("templates") / "ui" / "static")
-    for table in (account.routes, requests.routes, admin.routes):
+    for table in (account.routes, oidc_routes.routes, requests.routes, admin.routes):
         for route in table:
             assert isinstance(route, web.RouteDef)
             ui.router.add_route(route.method, route.path.removeprefix(PREFIX), route.handler)

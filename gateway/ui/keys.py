@@ -9,8 +9,10 @@ from aiohttp import web
 if TYPE_CHECKING:
     import jinja2
 
+    from gateway.directory.oidc import OidcClient
     from gateway.ui.sessions import Sessions, Visitor
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("ui-templates")
 SESSIONS: web.AppKey[Sessions] = web.AppKey("ui-sessions")
 VISITOR: web.RequestKey[Visitor] = web.RequestKey("ui-visitor")
+OIDC: web.AppKey[OidcClient] = web.AppKey("ui-oidc")  # only with ui.oidc

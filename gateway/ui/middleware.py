@@ -28,6 +28,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 PUBLIC = ("/ui/sign-in", "/ui/static/")
+OIDC_PATHS = ("/ui/oidc/start", "/ui/oidc/callback")  # the way in with the identity provider
 CSRF_FIELD = "csrf"
 TITLES = {400: "That did not work", 401: "Sign in first", 403: "Not allowed",
           404: "Not found", 405: "Not allowed here", 409: "Not possible now",
@@ -35,7 +36,7 @@ TITLES = {400: "That did not work", 401: "Sign in first", 403: "Not allowed",
 
 
 def _is_public(path: str) -> bool:
-    return path == PUBLIC[0] or path.startswith(PUBLIC[1])
+    return path == PUBLIC[0] or path.startswith(PUBLIC[1]) or path in OIDC_PATHS
 
 
 class CsrfRefused(Forbidden):

@@ -1,6 +1,6 @@
-"""Who is at the browser: a sign-in (a token exchanged for a session cookie) or, behind an
-SSO proxy, the header the proxy sets (`ui.trusted_header`, believed only from
-`ui.trusted_proxies`).
+"""Who is at the browser: a sign-in (a token exchanged for a session cookie, or the identity
+provider's word through ui.oidc) or, behind an SSO proxy, the header the proxy sets
+(`ui.trusted_header`, believed only from `ui.trusted_proxies`).
 
 Sessions live in the store (any instance behind a load balancer knows them), as the SHA-256
 of their id, with the digest of the token that opened them: a token revoked in the
@@ -30,6 +30,10 @@ from gateway.store.database import Database
 from gateway.timeutil import format_time, now_text, utcnow
 
 SESSION_COOKIE = "gw_session"
+# The token digest of a session that the identity provider opened (ui.oidc): it holds no
+# token of ours, so it lasts while the person is active, ui.oidc is configured, and its
+# lifetime runs.
+OIDC_SESSION = "oidc"
 VISITOR_COOKIE = "gw_visitor"  # CSRF token of a browser without a session (sign-in form)
 COOKIE_PATH = "/ui"
 
@@ -61,6 +65,7 @@ class Sessions:
         self._secure = not config.server.allow_insecure_cookies
         self._header = config.ui.trusted_header
         self._proxies = config.ui.trusted_proxies
+        self._oidc = config.ui.oidc is not None
 
     def _from_proxy(self, request: web.Request) -> bool:
         if not self._proxies or request.remote is None:
@@ -88,8 +93,9 @@ class Sessions:
         if session_id:
             found = await self._database.read(session_store.get, _digest(session_id),
                                               now_text())
-            if found is not None and self._auth.holds_token(found["email"],
-                                                            found["tokenSha256"]):
+            if found is not None and (
+                    (self._oidc and found["tokenSha256"] == OIDC_SESSION)
+                    or self._auth.holds_token(found["email"], found["tokenSha256"])):
                 user = await self._directory.active_person(found["email"])
                 if user is not None:
                     return Visitor(user, session_csrf(session_id), "session", session_id)
@@ -99,14 +105,20 @@ class Sessions:
         """The user of `token` and a new session id (Unauthorized for an unknown token or
         an inactive user)."""
         user = await self._auth.person_for_token(token)
+        return user, await self._open(user, token_digest(token).hex())
+
+    async def sign_in_oidc(self, person: Person) -> str:
+        """A new session id for a person the identity provider has vouched for."""
+        return await self._open(person, OIDC_SESSION)
+
+    async def _open(self, person: Person, token_sha256: str) -> str:
         session_id = secrets.token_urlsafe(32)
         now = utcnow()
         await self._database.write(session_store.insert, id_sha256=_digest(session_id),
-                                   email=user.email,
-                                   token_sha256=token_digest(token).hex(),
+                                   email=person.email, token_sha256=token_sha256,
                                    created_at=format_time(now),
                                    expires_at=format_time(now + self._ttl))
-        return user, session_id
+        return session_id
 
     async def sign_out(self, session_id: str) -> None:
         await self._database.write(session_store.delete, _digest(session_id))
