@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api import access_requests, audit, catalog, deliveries, meta
+from gateway.api import access_requests, audit, catalog, deliveries, meta, tokens
 from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -27,6 +27,7 @@ from gateway.api.keys import (
     MIGRATE,
     OPENAPI,
     SCHEDULER,
+    TOKENS,
     WEBHOOKS,
 )
 from gateway.auth import Authenticator
@@ -38,6 +39,7 @@ from gateway.delivery.mail_client import MailClient
 from gateway.delivery.outbox import DELIVERIES_CHANNEL, Outbox
 from gateway.delivery.webhook_client import WebhookClient
 from gateway.directory.service import Directory
+from gateway.directory.tokens import Tokens
 from gateway.errors import ConfigError, InvalidField, StoreUnavailable
 from gateway.hooks.mailhook import MailhookRenderer
 from gateway.hooks.notifications import NotificationRenderer
@@ -142,7 +144,8 @@ def create_app(config: Config) -> web.Application:
     app[CATALOG] = CatalogChanges(webhook=config.webhook)
     directory = Directory(database, lifecycle.listeners)
     app[DIRECTORY] = directory
-    app[AUTH] = Authenticator(config.users, directory)
+    app[TOKENS] = Tokens(database)
+    app[AUTH] = Authenticator(config.users, directory, app[TOKENS])
     app[SCHEDULER] = Scheduler(database, lifecycle)
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = webhooks
@@ -155,6 +158,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(access_requests.routes)
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)
+    app.router.add_routes(tokens.routes)
     catalog.add_routes(app)
     setup_ui(app)
     return app

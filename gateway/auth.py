@@ -3,7 +3,8 @@ time; the person is then read from the directory, so that one who was deactivate
 deleted is refused at once, on every instance.
 
 Only digests are kept in memory, so neither a plain token nor a comparison that leaks
-timing about it exists past start-up. The configuration's tokens stay in the configuration.
+timing about it exists past start-up. The configuration's tokens stay in the configuration;
+personal access tokens (`gwpat_...`, gateway.directory.tokens) are looked up in the store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hmac
 from gateway.config import User
 from gateway.directory.people import Person, normalise_email
 from gateway.directory.service import Directory
+from gateway.directory.tokens import Tokens, looks_like_pat
 from gateway.errors import Unauthorized
 
 
@@ -22,11 +24,13 @@ def token_digest(token: str) -> bytes:
 
 
 class Authenticator:
-    def __init__(self, users: tuple[User, ...], directory: Directory) -> None:
+    def __init__(self, users: tuple[User, ...], directory: Directory,
+                 tokens: Tokens | None = None) -> None:
         self._by_digest = {bytes.fromhex(u.token_sha256): normalise_email(u.email)
                            for u in users}
         self._digest_of = {email: digest for digest, email in self._by_digest.items()}
         self._directory = directory
+        self._tokens = tokens
 
     def email_for_token(self, token: str) -> str | None:
         """The address a token names, or None; every digest is compared (constant time)."""
@@ -45,6 +49,8 @@ class Authenticator:
 
     async def person_for_token(self, token: str) -> Person:
         email = self.email_for_token(token)
+        if email is None and self._tokens is not None and looks_like_pat(token):
+            return await self._tokens.person_for(token)  # a personal access token
         if email is None:
             raise Unauthorized("unknown or revoked token")
         person = await self._directory.active_person(email)
