@@ -284,3 +284,35 @@ async def test_a_token_does_not_open_a_web_inbox_session(gw: Gateway) -> None:
                                                         "next": "/ui/inbox"})
     assert status == 401 and "personal access token" in text
     assert "gw_session" not in browser.cookies
+
+
+async def test_the_tokens_page_creates_shows_once_and_revokes(gw: Gateway) -> None:
+    from tests.test_ui import signed_in
+
+    browser = await signed_in(gw, "requester")
+    status, text, _ = await browser.get("/ui/tokens")
+    assert status == 200 and "No tokens" in text and 'href="/ui/tokens"' in text
+    status, text, response = await browser.post("/ui/tokens", {"name": "<laptop>",
+                                                               "expires_in": "P30D"})
+    assert status == 201, text
+    assert response.headers["Cache-Control"] == "no-store"
+    shown = PAT.search(re.search(r'id="new-token"[^>]*value="([^"]+)"', text).group(1))  # type: ignore[union-attr]
+    assert shown is not None and "not shown again" in text
+    assert "&lt;laptop&gt;" in text and "<laptop>" not in text
+    secret = shown.group(0)
+    assert (await call_with(gw, secret, "GET", "/v1/tokens"))[0] == 200
+    status, text, _ = await browser.get("/ui/tokens")
+    assert secret not in text and "&lt;laptop&gt;" in text
+    token_id = (await gw.get("/v1/tokens"))["items"][0]["id"]
+    status, _, _ = await browser.post(f"/ui/tokens/{token_id}/revoke", {}, csrf=False)
+    assert status == 403  # no CSRF token: refused
+    assert (await call_with(gw, secret, "GET", "/v1/tokens"))[0] == 200
+    status, _, response = await browser.post(f"/ui/tokens/{token_id}/revoke", {})
+    assert status == 303 and response.headers["Location"] == "/ui/tokens?done=revoked"
+    assert (await call_with(gw, secret, "GET", "/v1/tokens"))[0] == 401
+    status, text, _ = await browser.post("/ui/tokens", {"name": "  "})
+    assert status == 400 and "name" in text
+    other = await new_token(gw, "other")
+    status, text, _ = await browser.post(f"/ui/tokens/{other['id']}/revoke", {})
+    assert status == 404
+    assert (await call_with(gw, other["token"], "GET", "/v1/tokens"))[0] == 200

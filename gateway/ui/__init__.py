@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.api.keys import AUTH, CONFIG, DATABASE, DIRECTORY
 from gateway.errors import NotFound
 from gateway.resources import resource_dir
-from gateway.ui import account, admin, requests
+from gateway.ui import account, admin, requests, tokens
 from gateway.ui.keys import SESSIONS, TEMPLATES
 from gateway.ui.middleware import error_page, ui_middleware
 from gateway.ui.render import environment
@@ -33,7 +33,7 @@ def setup_ui(app: web.Application) -> None:
     ui[TEMPLATES] = environment()
     ui[SESSIONS] = Sessions(app[CONFIG], app[DATABASE], app[AUTH], app[DIRECTORY])
     ui.router.add_static("/static", resource_dir("templates") / "ui" / "static")
-    for table in (account.routes, requests.routes, admin.routes):
+    for table in (account.routes, requests.routes, tokens.routes, admin.routes):
         for route in table:
             assert isinstance(route, web.RouteDef)
             ui.router.add_route(route.method, route.path.removeprefix(PREFIX), route.handler)
