@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api import access_requests, audit, catalog, deliveries, meta, tokens
+from gateway.api import access_requests, audit, catalog, deliveries, meta, tokens, users
 from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -159,6 +159,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)
     app.router.add_routes(tokens.routes)
+    app.router.add_routes(users.routes)
     catalog.add_routes(app)
     setup_ui(app)
     return app
