@@ -221,6 +221,14 @@ async def test_deprovisioning_revokes_a_persons_tokens(gw: Gateway) -> None:
     assert (await call_with(gw, again, "GET", "/v1/tokens"))[0] == 401
 
 
+async def test_the_users_api_deprovisions_a_persons_tokens(gw: Gateway) -> None:
+    _, secret = await bot_with_token(gw)
+    assert (await call_with(gw, secret, "GET", "/v1/me"))[0] == 200
+    status, body = await gw.call("DELETE", f"/v1/users/{BOT}", user="admin")
+    assert status in (200, 204), body
+    assert (await call_with(gw, secret, "GET", "/v1/me"))[0] == 401
+
+
 async def test_an_inactive_persons_token_is_refused_at_once(gw: Gateway, peek: Any) -> None:
     """Deactivated behind the gateway's back (another instance, without the revocation that
     deprovisioning adds): the person's state alone refuses the token."""

@@ -139,7 +139,9 @@ class Tokens:
         if self._version is None or version > self._version:
             self._known.clear()
             self._version = version
-        if version == self._version:  # never cache what is older than the cache
+        # Never cache what is older than the cache, nor a miss: random tokens sent by
+        # anyone must not push out the look-ups of real ones.
+        if version == self._version and row is not None:
             if len(self._known) >= CACHE_MAX:
                 self._known.clear()
             self._known[digest] = found
