@@ -101,7 +101,8 @@ def _revoke(conn: Any, token_id: str, by: Person, at: str) -> ApiToken:
     if row is None or row["revoked_at"] is not None or not (
             by.admin or normalise_email(by.email) == row["email"]):
         raise NotFound("no such token", code="token-not-found")
-    store.revoke(conn, token_id, at)
+    if not store.revoke(conn, token_id, at):  # another instance revoked it meanwhile
+        raise NotFound("no such token", code="token-not-found")
     revoked = ApiToken.of({**row, "revoked_at": at})
     _audit(conn, by.email, "token.revoked", revoked, at)
     return revoked
