@@ -88,8 +88,14 @@ async def test_expiry_default_maximum_and_bad_bodies(gw: Gateway) -> None:
     longest = await new_token(gw, expiresIn="P366D")
     assert parse_time(longest["expiresAt"]) - parse_time(longest["createdAt"]) == \
         timedelta(days=366)
-    for body, field in (({"name": "x", "expiresIn": "P367D"}, "expiresIn"),
-                        ({"name": "x", "expiresIn": "P1Y"}, "expiresIn"),
+    status, answer = await checked(gw, doc, "POST", "/v1/tokens",
+                                   json={"name": "x", "expiresIn": "P52W3D"})
+    assert status == 409 and answer["error"]["code"] == "expiry-too-long"
+    assert answer["error"]["details"]["field"] == "expiresIn"
+    defaulted = await new_token(gw, expiresIn=None)
+    assert parse_time(defaulted["expiresAt"]) - parse_time(defaulted["createdAt"]) == \
+        timedelta(days=90)
+    for body, field in (({"name": "x", "expiresIn": "P1Y"}, "expiresIn"),
                         ({"name": "x", "expiresIn": "PT0S"}, "expiresIn"),
                         ({"name": "x", "expiresIn": 90}, "expiresIn"),
                         ({"name": "   "}, "name"), ({}, "name"), ({"name": "a\nb"}, "name"),

@@ -23,7 +23,7 @@ from gateway.directory.tokens import (
     Tokens,
     looks_like_pat,
 )
-from gateway.errors import Forbidden, InvalidField
+from gateway.errors import Conflict, Forbidden, InvalidField
 from gateway.requests.query import check_params, parse_id_cursor, parse_limit
 from gateway.timeutil import parse_api_duration
 from gateway.validation import Fields
@@ -39,8 +39,11 @@ def parse_expires_in(text: object) -> timedelta:
     except ValueError as exc:
         raise InvalidField("expiresIn", str(exc)) from None
     if value > MAX_EXPIRES_IN:
-        raise InvalidField("expiresIn", f"at most P{MAX_EXPIRES_IN.days}D",
-                           maximum=f"P{MAX_EXPIRES_IN.days}D")
+        # A rule of the gateway, not of the document (its pattern cannot say "at most a
+        # year" across weeks, days and hours): 409, as the other rules' refusals.
+        raise Conflict(f"expiresIn: at most P{MAX_EXPIRES_IN.days}D: a token lives a year "
+                       "at most", code="expiry-too-long", field="expiresIn",
+                       maximum=f"P{MAX_EXPIRES_IN.days}D")
     return value
 
 
