@@ -2,7 +2,8 @@
 (256 bits), shown once when created and kept only as their SHA-256.
 
 `Tokens` is the facade the authenticator, the API and the pages use. A presented token is
-looked up by its digest together with the directory's version, in one read: a look-up is
+looked up by its digest together with the directory's version, in one small read
+(`Database.read_small`, as the directory's look-up of a caller): a look-up is
 cached until the version moves (a revocation or any change of a person moves it), so a
 request with a cached token costs the same single small read as one with a configuration
 token, and a token revoked, or a person deactivated, on any instance is refused by every
@@ -130,12 +131,14 @@ class Tokens:
 
     async def _lookup(self, digest: str) -> tuple[ApiToken | None, Person | None]:
         known = self._version if digest in self._known else None
-        version, changed, row, person = await self._database.read(store.lookup, digest, known)
+        version, changed, row, person = await self._database.read_small(
+            store.lookup, digest, known)
         if not changed:
             if version == self._version and digest in self._known:
                 return self._known[digest]
             # Another look-up moved the cache on meanwhile: read this one afresh.
-            version, _, row, person = await self._database.read(store.lookup, digest, None)
+            version, _, row, person = await self._database.read_small(
+                store.lookup, digest, None)
         found = (None if row is None else ApiToken.of(row), person)
         if self._version is None or version > self._version:
             self._known.clear()
