@@ -48,9 +48,11 @@ class Authenticator:
         return digest is not None and hmac.compare_digest(digest.hex(), token_sha256)
 
     async def person_for_token(self, token: str) -> Person:
+        if self._tokens is not None and looks_like_pat(token):  # a personal access token
+            person = await self._tokens.person_for(token)
+            if person is not None:
+                return person
         email = self.email_for_token(token)
-        if email is None and self._tokens is not None and looks_like_pat(token):
-            return await self._tokens.person_for(token)  # a personal access token
         if email is None:
             raise Unauthorized("unknown or revoked token")
         person = await self._directory.active_person(email)

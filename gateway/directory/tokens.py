@@ -151,14 +151,16 @@ class Tokens:
             self._known[digest] = found
         return found
 
-    async def person_for(self, token: str) -> Person:
-        """The active person a token names; Unauthorized for an unknown, revoked or expired
-        token, or one whose person is inactive or gone."""
+    async def person_for(self, token: str) -> Person | None:
+        """The active person a token names; None when no token has its digest (it may be a
+        configuration token that happens to look like one); Unauthorized for a revoked or
+        expired token, or one whose person is inactive or gone."""
         digest = digest_of(token)
         found, person = await self._lookup(digest)
         # The index found the row by its digest; the comparison that decides is this one.
-        if found is None or not hmac.compare_digest(found.digest, digest) \
-                or found.revoked_at is not None:
+        if found is None or not hmac.compare_digest(found.digest, digest):
+            return None
+        if found.revoked_at is not None:
             raise Unauthorized("unknown or revoked token")
         now = self.clock()
         if now >= found.expires:
