@@ -330,3 +330,17 @@ async def test_the_tokens_page_creates_shows_once_and_revokes(gw: Gateway) -> No
     status, text, _ = await browser.post(f"/ui/tokens/{other['id']}/revoke", {})
     assert status == 404
     assert (await call_with(gw, other["token"], "GET", "/v1/tokens"))[0] == 200
+
+
+async def test_a_configuration_token_that_looks_like_one_still_works(
+        start_gateway: Any) -> None:
+    from tests.conftest import raw_config
+
+    legacy = "gwpat_" + "a" * 43
+    users = [*raw_config({"path": "x"})["users"],
+             {"email": "legacy@acme.com", "token": legacy}]
+    gw = await start_gateway(users=users)
+    status, me = await call_with(gw, legacy, "GET", "/v1/me")
+    assert status == 200 and me["email"] == "legacy@acme.com"
+    status, _ = await call_with(gw, legacy, "POST", "/v1/tokens", json={"name": "ok"})
+    assert status == 201  # a configuration token may create tokens, whatever it looks like
