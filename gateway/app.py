@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api import access_requests, audit, catalog, deliveries, meta, users
+from gateway.api import access_requests, audit, catalog, deliveries, meta, tokens, users
 from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -27,6 +27,7 @@ from gateway.api.keys import (
     MIGRATE,
     OPENAPI,
     SCHEDULER,
+    TOKENS,
     WEBHOOKS,
 )
 from gateway.auth import Authenticator
@@ -41,6 +42,7 @@ from gateway.directory.idp_http import IdpHttp
 from gateway.directory.jwt_tokens import AccessTokens
 from gateway.directory.oidc import OidcClient
 from gateway.directory.service import Directory
+from gateway.directory.tokens import Tokens
 from gateway.errors import ConfigError, InvalidField, StoreUnavailable
 from gateway.hooks.mailhook import MailhookRenderer
 from gateway.hooks.notifications import NotificationRenderer
@@ -148,7 +150,8 @@ def create_app(config: Config) -> web.Application:
     idp = IdpHttp()
     app.on_cleanup.append(lambda _: idp.close())
     access_tokens = AccessTokens(config.api.oidc, idp) if config.api.oidc else None
-    app[AUTH] = Authenticator(config.users, directory, access_tokens)
+    app[TOKENS] = Tokens(database)
+    app[AUTH] = Authenticator(config.users, directory, app[TOKENS], access_tokens)
     app[SCHEDULER] = Scheduler(database, lifecycle)
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = webhooks
@@ -161,6 +164,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(access_requests.routes)
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)
+    app.router.add_routes(tokens.routes)
     app.router.add_routes(users.routes)
     catalog.add_routes(app)
     setup_ui(app, OidcClient(config.ui.oidc, idp) if config.ui.oidc else None)

@@ -3,7 +3,8 @@ time; the person is then read from the directory, so that one who was deactivate
 deleted is refused at once, on every instance.
 
 Only digests are kept in memory, so neither a plain token nor a comparison that leaks
-timing about it exists past start-up. The configuration's tokens stay in the configuration.
+timing about it exists past start-up. The configuration's tokens stay in the configuration;
+personal access tokens (`gwpat_...`, gateway.directory.tokens) are looked up in the store.
 With `api.oidc`, a bearer token that is a JWT and none of ours is checked as the identity
 provider's access token (gateway.directory.jwt_tokens); its e-mail claim names the person.
 """
@@ -17,6 +18,7 @@ from gateway.config import User
 from gateway.directory.jwt_tokens import AccessTokens, looks_like_jwt
 from gateway.directory.people import Person, normalise_email
 from gateway.directory.service import Directory
+from gateway.directory.tokens import Tokens, looks_like_pat
 from gateway.errors import Unauthorized
 
 
@@ -26,11 +28,13 @@ def token_digest(token: str) -> bytes:
 
 class Authenticator:
     def __init__(self, users: tuple[User, ...], directory: Directory,
+                 tokens: Tokens | None = None,
                  access_tokens: AccessTokens | None = None) -> None:
         self._by_digest = {bytes.fromhex(u.token_sha256): normalise_email(u.email)
                            for u in users}
         self._digest_of = {email: digest for digest, email in self._by_digest.items()}
         self._directory = directory
+        self._tokens = tokens
         self._access_tokens = access_tokens  # api.oidc: the IdP's JWT access tokens
 
     def email_for_token(self, token: str) -> str | None:
@@ -49,6 +53,10 @@ class Authenticator:
         return digest is not None and hmac.compare_digest(digest.hex(), token_sha256)
 
     async def person_for_token(self, token: str) -> Person:
+        if self._tokens is not None and looks_like_pat(token):  # a personal access token
+            person = await self._tokens.person_for(token)
+            if person is not None:
+                return person
         email = self.email_for_token(token)
         if email is None:
             raise Unauthorized("unknown or revoked token")

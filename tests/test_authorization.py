@@ -78,6 +78,12 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("DELETE", "/v1/use-cases/use-case%2FChurn%20Risk%20Analysis", None,
      {"anonymous": 401, "admin": 204, "default": 403}),
     ("GET", "/v1/audit-events", None, {"anonymous": 401, "admin": 200, "default": 403}),
+    ("POST", "/v1/tokens", {"name": "laptop"}, {"anonymous": 401, "default": 201}),
+    ("GET", "/v1/tokens", None, {"anonymous": 401, "default": 200}),
+    ("GET", f"/v1/tokens?email={EMAILS['requester']}", None,
+     {"anonymous": 401, "requester": 200, "admin": 200, "default": 403}),
+    # Another person's token, like an unknown id, is not found (tests/test_tokens.py).
+    ("DELETE", "/v1/tokens/none", None, {"anonymous": 401, "default": 404}),
     ("GET", "/v1/me", None, {"anonymous": 401, "default": 200}),
     ("GET", "/v1/users", None, {"anonymous": 401, "admin": 200, "default": 403}),
     ("POST", "/v1/users", {"email": "new.person@acme.com"},

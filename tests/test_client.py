@@ -584,7 +584,8 @@ t gateway delivery re
     done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["serve", "check-config", "migrate", "verify", "demo", "user",
-                                "team", "role", "accessrequest", "delivery", "completion"]
+                                "team", "role", "accessrequest", "delivery", "token",
+                                "completion"]
     assert lines[1].split() == ["ls", "get", "set", "cancel", "approve", "reject", "activity",
                                 "deliveries", "fulfill"]
     assert lines[2:] == ["--state", "granted error", "redeliver"]

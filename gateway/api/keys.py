@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gateway.delivery.webhook_client import WebhookClient
     from gateway.directory.people import Person
     from gateway.directory.service import Directory
+    from gateway.directory.tokens import Tokens
     from gateway.metrics import Metrics
     from gateway.requests.operations import Lifecycle
     from gateway.requests.scheduler import Scheduler
@@ -37,3 +38,4 @@ USER: web.RequestKey[Person] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
+TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")

@@ -7,7 +7,7 @@ script. `gateway.cli.main` checks `VERBS` and calls `gateway.client.main.main`.
 
 from __future__ import annotations
 
-VERBS = ("user", "team", "role", "accessrequest", "delivery", "completion")
+VERBS = ("user", "team", "role", "accessrequest", "delivery", "token", "completion")
 EPILOG = ("client verbs, talking to a running gateway (SPEC §11): " + ", ".join(VERBS)
           + "; see `gateway accessrequest --help`")
 

@@ -286,8 +286,36 @@ def _show_redelivered(ctx: Context, ids: list[str], failed: int) -> int:
     return 1 if failed else 0
 
 
+TOKENS = "/v1/tokens"
+
+
+def create_token(ctx: Context, args: argparse.Namespace) -> int:
+    """The token alone on stdout (`export GATEWAY_TOKEN=$(gateway token create ci)`), what
+    it is on stderr; `--json`: the API's answer, token included."""
+    body = {"name": args.name,
+            **({"expiresIn": args.expires_in} if args.expires_in is not None else {})}
+    created = ctx.api.call("POST", TOKENS, body=body)
+    ctx.show(created, lambda: created["token"])
+    if not ctx.json:
+        print(f"token {render.token_line(created)}: copy it now, it is not shown again",
+              file=ctx.err)
+    return 0
+
+
+def list_tokens(ctx: Context, args: argparse.Namespace) -> int:
+    return _listing(ctx, TOKENS, list(args.filters), args,
+                    lambda items: render.tokens_table(items, ctx.style), ("token", "tokens"))
+
+
+def revoke_tokens(ctx: Context, args: argparse.Namespace) -> int:
+    return _for_each(ctx, "revoke", args.ids,
+                     lambda i: ctx.api.call("DELETE", f"{TOKENS}/{segment(i)}"),
+                     lambda d: f"revoked {render.token_line(d)}")
+
+
 VERBS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     f.__name__: f for f in (list_requests, list_deliveries, request_access, get_request,
                             set_reason, cancel, approve, reject, activity, request_deliveries,
-                            fulfil, get_delivery, redeliver)
+                            fulfil, get_delivery, redeliver, create_token, list_tokens,
+                            revoke_tokens)
 }

@@ -178,6 +178,26 @@ def _deliveries(verbs: Any, common: argparse.ArgumentParser) -> None:
                              metavar="TIME" if name == "since" else "VALUE")
 
 
+def _tokens(verbs: Any, common: argparse.ArgumentParser) -> None:
+    parser = verbs.add_parser("token", help="your personal access tokens (gwpat_...)",
+                              allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = _leaf(sub, "create", "create_token",
+                   "create a token of yours, printed once and alone on stdout (not with a "
+                   "personal access token)",
+                   common)
+    create.add_argument("name", metavar="NAME", help="what the token is for (e.g. laptop)")
+    create.add_argument("--expires-in", metavar="ISO8601",
+                        help="how long it works (default P90D, at most P366D)")
+    ls = _leaf(sub, "ls", "list_tokens",
+               "list your tokens (admins: everyone's), never the tokens themselves", common)
+    ls.add_argument("--email", action=Filter, metavar="EMAIL",
+                    help="one person's tokens (admins)")
+    _listing(ls, None)
+    _ids(_leaf(sub, "revoke", "revoke_tokens",
+               "revoke token(s): they stop working at once", common), "token")
+
+
 def _listing(ls: argparse.ArgumentParser, order_example: str | None) -> None:
     if order_example:
         ls.add_argument("--order", metavar="KEYS",
@@ -199,6 +219,7 @@ def build() -> argparse.ArgumentParser:
     _request_access(verbs, common)
     _access_requests(verbs, common)
     _deliveries(verbs, common)
+    _tokens(verbs, common)
     completion = verbs.add_parser("completion", help="print a shell completion script",
                                   description="Print a completion script for bash or zsh: "
                                               "`source <(gateway completion bash)`.")

@@ -178,3 +178,18 @@ def delivery_detail(record: dict[str, Any], style: Style) -> str:
         ("redelivery of", record.get("redeliveryOf") or ""),
         ("verify", verify_hint(record)),
     ], style), headers, sent.get("body") or ""]))
+
+
+TOKEN_COLUMNS = ("id", "name", "email", "created", "expires", "last used")
+
+
+def tokens_table(items: Sequence[dict[str, Any]], style: Style) -> str:
+    rows = [[t["id"], t["name"], t["email"], relative(t["createdAt"]),
+             relative(t["expiresAt"]), relative(t.get("lastUsedAt"))] for t in items]
+    return table(TOKEN_COLUMNS, rows, style)
+
+
+def token_line(token: dict[str, Any]) -> str:
+    """`3f2a...  laptop (you@acme.com)  expires in 89d 23h`, without the token itself."""
+    return f"{token['id']}  {token['name']} ({token['email']})  " \
+           f"expires {relative(token['expiresAt'])}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.directory.people import normalise_email
+from gateway.directory.tokens import revoke_all as revoke_tokens
 from gateway.requests import transitions
 from gateway.requests.transitions import Listener
 from gateway.store import audit
@@ -38,11 +39,14 @@ class Deprovisioned:
 
 
 def deprovision(conn: Any, email: str, *, listeners: Sequence[Listener]) -> Deprovisioned:
-    """`email` became inactive or was deleted: cancel the PENDING requests they made, revoke
-    the APPROVED or GRANTED access they were given, and take them off the recipients of
-    pending requests. Safe to run twice: the second run finds nothing left to do."""
+    """`email` became inactive or was deleted: revoke their API tokens, cancel the PENDING
+    requests they made, revoke the APPROVED or GRANTED access they were given, and take
+    them off the recipients of pending requests. Safe to run twice: the second run finds
+    nothing left to do."""
     email = normalise_email(email)
     at = now_text()
+    # Revoked, not only refused while inactive: reactivating a person does not revive them.
+    revoke_tokens(conn, email, actor=SYSTEM, at=at)
     cancelled = []
     for request in request_store.pending_requested_by(conn, email):
         transitions.apply(conn, request, "CANCELLED", actor=SYSTEM, at=at,

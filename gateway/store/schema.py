@@ -189,9 +189,24 @@ def _directory(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO gateway_directory_version (version) VALUES (0)")
 
 
+def _api_tokens(db: sqlite_utils.Database) -> None:
+    """Personal access tokens (SPEC §14): the SHA-256 of each token, never the token; a
+    unique index finds a presented token by its digest. Revoked rows stay (revoked_at)."""
+    db["api_tokens"].create(
+        {"seq": int, "id": str, "email": str, "name": str, "digest": str, "created_at": str,
+         "expires_at": str, "last_used_at": str, "revoked_at": str},
+        pk="seq", not_null={"id", "email", "name", "digest", "created_at", "expires_at"},
+        if_not_exists=True,
+    )
+    tokens = db["api_tokens"]
+    tokens.create_index(["digest"], unique=True, if_not_exists=True)
+    tokens.create_index(["id"], unique=True, if_not_exists=True)
+    tokens.create_index(["email", "seq"], if_not_exists=True)
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
                                _queued_by_channel, _claims_and_instances, _ui_sessions,
-                               _delivery_phases, _directory]
+                               _delivery_phases, _directory, _api_tokens]
 
 
 def newer_schema(key: str, version: int, known: int) -> ConfigError:

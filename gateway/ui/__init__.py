@@ -13,7 +13,7 @@ from gateway.api.keys import AUTH, CONFIG, DATABASE, DIRECTORY
 from gateway.directory.oidc import OidcClient
 from gateway.errors import NotFound
 from gateway.resources import resource_dir
-from gateway.ui import account, admin, requests
+from gateway.ui import account, admin, requests, tokens
 from gateway.ui import oidc as oidc_routes
 from gateway.ui.keys import OIDC, SESSIONS, TEMPLATES
 from gateway.ui.middleware import error_page, ui_middleware
@@ -38,7 +38,8 @@ def setup_ui(app: web.Application, oidc: OidcClient | None = None) -> None:
     if oidc is not None:
         ui[OIDC] = oidc
     ui.router.add_static("/static", resource_dir("templates") / "ui" / "static")
-    for table in (account.routes, oidc_routes.routes, requests.routes, admin.routes):
+    for table in (account.routes, oidc_routes.routes, requests.routes, tokens.routes,
+                  admin.routes):
         for route in table:
             assert isinstance(route, web.RouteDef)
             ui.router.add_route(route.method, route.path.removeprefix(PREFIX), route.handler)

@@ -24,6 +24,7 @@ from gateway.auth import Authenticator, token_digest
 from gateway.config import Config
 from gateway.directory.people import Person
 from gateway.directory.service import Directory
+from gateway.directory.tokens import looks_like_pat
 from gateway.errors import Unauthorized
 from gateway.store import sessions as session_store
 from gateway.store.database import Database
@@ -104,6 +105,11 @@ class Sessions:
     async def sign_in(self, token: str) -> tuple[Person, str]:
         """The user of `token` and a new session id (Unauthorized for an unknown token or
         an inactive user)."""
+        if looks_like_pat(token) and self._auth.email_for_token(token) is None:
+            # A leaked automation token must not open a browser session (nor reach the
+            # page that makes tokens).
+            raise Unauthorized("a personal access token works with the API and the command "
+                               "line only: sign in with your own sign-in token")
         user = await self._auth.person_for_token(token)
         return user, await self._open(user, token_digest(token).hex())
 

@@ -64,6 +64,19 @@
         if (custom && input.value.trim()) custom.checked = true;
       });
     });
+    // The new token's Copy button (hidden without this file: the field is selectable).
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var field = document.getElementById(button.getAttribute("data-copy"));
+      if (!field || !navigator.clipboard) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(field.value).then(function () {
+          button.textContent = "Copied";
+        }, function () {
+          field.select();
+        });
+      });
+    });
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () { if (select.value) select.form.submit(); });
     });
