@@ -1,0 +1,72 @@
+"""Bodies as Microsoft Entra ID sends them, brought to RFC 7643 before the library reads them.
+
+Entra sends the enterprise `manager` as the manager's id alone (`"value": "26118915-…"`,
+not `{"value": …}`), and, in tenants without its SCIM compliance flag, booleans as the
+strings "True" and "False". Nothing else is rewritten: every other deviation is refused
+as the RFCs say, with a SCIM error document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MANAGER_PATHS = frozenset({f"{ENTERPRISE}:manager".lower(), "manager"})
+_BOOLEANS = {"true": True, "false": False}
+
+
+def normalize(body: bytes) -> bytes:
+    """The body with Entra's forms rewritten; unchanged when it is not a JSON object."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body  # the library answers invalidSyntax
+    if not isinstance(document, dict):
+        return body
+    changed = _resource(document)
+    operations = document.get("Operations")
+    if isinstance(operations, list):
+        for operation in operations:
+            if isinstance(operation, dict):
+                changed = _operation(operation) or changed
+    return orjson.dumps(document) if changed else body
+
+
+def _resource(document: dict[str, Any]) -> bool:
+    changed = _boolean(document, "active")
+    extension = document.get(ENTERPRISE)
+    if isinstance(extension, dict) and isinstance(extension.get("manager"), str):
+        extension["manager"] = {"value": extension["manager"]}
+        changed = True
+    return changed
+
+
+def _operation(operation: dict[str, Any]) -> bool:
+    path = operation.get("path")
+    value = operation.get("value")
+    if isinstance(path, str):
+        lowered = path.strip().lower()
+        if lowered in MANAGER_PATHS and isinstance(value, str):
+            operation["value"] = {"value": value}
+            return True
+        if lowered == "active":
+            return _boolean(operation, "value")
+        return False
+    if isinstance(value, dict):  # no path: the value is a partial resource
+        changed = _resource(value)
+        for key in list(value):  # Entra's no-path form also names extension attributes
+            if key.lower() == f"{ENTERPRISE}:manager".lower() and isinstance(value[key], str):
+                value[key] = {"value": value[key]}
+                changed = True
+        return changed
+    return False
+
+
+def _boolean(holder: dict[str, Any], key: str) -> bool:
+    value = holder.get(key)
+    if isinstance(value, str) and value.lower() in _BOOLEANS:
+        holder[key] = _BOOLEANS[value.lower()]
+        return True
+    return False
