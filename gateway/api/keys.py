@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from gateway.api.scim import ScimEndpoint
     from gateway.auth import Authenticator
     from gateway.catalog.changes import CatalogChanges
     from gateway.config import Config, User
@@ -34,3 +35,4 @@ MIGRATE: web.AppKey[Callable[[Any], Any]] = web.AppKey("migrate")
 USER: web.RequestKey[User] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SCIM: web.AppKey[ScimEndpoint | None] = web.AppKey("scim")

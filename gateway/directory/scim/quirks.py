@@ -1,9 +1,10 @@
 """Bodies as Microsoft Entra ID sends them, brought to RFC 7643 before the library reads them.
 
 Entra sends the enterprise `manager` as the manager's id alone (`"value": "26118915-…"`,
-not `{"value": …}`), and, in tenants without its SCIM compliance flag, booleans as the
-strings "True" and "False". Nothing else is rewritten: every other deviation is refused
-as the RFCs say, with a SCIM error document.
+not `{"value": …}`), Entra and Okta send it without `$ref` (which RFC 7643's schema marks
+required: it is filled in as `Users/<id>`), and Entra, in tenants without its SCIM
+compliance flag, sends booleans as the strings "True" and "False". Nothing else is
+rewritten: every other deviation is refused as the RFCs say, with a SCIM error document.
 """
 
 from __future__ import annotations
@@ -37,10 +38,22 @@ def normalize(body: bytes) -> bytes:
 def _resource(document: dict[str, Any]) -> bool:
     changed = _boolean(document, "active")
     extension = document.get(ENTERPRISE)
-    if isinstance(extension, dict) and isinstance(extension.get("manager"), str):
-        extension["manager"] = {"value": extension["manager"]}
-        changed = True
+    if isinstance(extension, dict) and "manager" in extension:
+        manager = _manager(extension["manager"])
+        if manager is not extension["manager"]:
+            extension["manager"] = manager
+            changed = True
     return changed
+
+
+def _manager(value: Any) -> Any:
+    """`{"value": id, "$ref": "Users/id"}` from the forms IdPs send; others as they are."""
+    if isinstance(value, str) and value:
+        return {"value": value, "$ref": f"Users/{value}"}
+    if isinstance(value, dict) and isinstance(value.get("value"), str) and value["value"] \
+            and value.get("$ref") is None:
+        return {**value, "$ref": f"Users/{value['value']}"}
+    return value
 
 
 def _operation(operation: dict[str, Any]) -> bool:
@@ -48,18 +61,23 @@ def _operation(operation: dict[str, Any]) -> bool:
     value = operation.get("value")
     if isinstance(path, str):
         lowered = path.strip().lower()
-        if lowered in MANAGER_PATHS and isinstance(value, str):
-            operation["value"] = {"value": value}
-            return True
+        if lowered in MANAGER_PATHS:
+            manager = _manager(value)
+            if manager is not value:
+                operation["value"] = manager
+                return True
+            return False
         if lowered == "active":
             return _boolean(operation, "value")
         return False
     if isinstance(value, dict):  # no path: the value is a partial resource
         changed = _resource(value)
         for key in list(value):  # Entra's no-path form also names extension attributes
-            if key.lower() == f"{ENTERPRISE}:manager".lower() and isinstance(value[key], str):
-                value[key] = {"value": value[key]}
-                changed = True
+            if key.lower() == f"{ENTERPRISE}:manager".lower():
+                manager = _manager(value[key])
+                if manager is not value[key]:
+                    value[key] = manager
+                    changed = True
         return changed
     return False
 
