@@ -18,6 +18,7 @@ from gateway.api.keys import (
     CATALOG,
     CONFIG,
     DATABASE,
+    DIRECTORY,
     DISPATCHER,
     LEASES,
     LIFECYCLE,
@@ -36,6 +37,7 @@ from gateway.delivery.leases import Leases
 from gateway.delivery.mail_client import MailClient
 from gateway.delivery.outbox import DELIVERIES_CHANNEL, Outbox
 from gateway.delivery.webhook_client import WebhookClient
+from gateway.directory.service import Directory
 from gateway.errors import ConfigError, InvalidField, StoreUnavailable
 from gateway.hooks.mailhook import MailhookRenderer
 from gateway.hooks.notifications import NotificationRenderer
@@ -92,6 +94,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         raise ConfigError(f"store.url: {exc.message}") from None
     try:
         await database.write_long(upsert_configured_catalog, config, app[CATALOG])
+        await database.write_long(app[DIRECTORY].sync_configured, config.users)
         await database.start()
         await app[WEBHOOKS].start()
         await app[LEASES].start()
@@ -137,7 +140,9 @@ def create_app(config: Config) -> web.Application:
     app[LEASES] = leases
     app[LIFECYCLE] = lifecycle
     app[CATALOG] = CatalogChanges(webhook=config.webhook)
-    app[AUTH] = Authenticator(config.users)
+    directory = Directory(database, lifecycle.listeners)
+    app[DIRECTORY] = directory
+    app[AUTH] = Authenticator(config.users, directory)
     app[SCHEDULER] = Scheduler(database, lifecycle)
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = webhooks

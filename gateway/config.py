@@ -105,6 +105,18 @@ class User:
     integration: bool = False
     teams: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    display_name: str | None = None
+    manager: str | None = None  # the e-mail of the user's manager (approver code `manager`)
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    """`directory:` (SPEC §14). `jit` (create people at their first OIDC sign-in) and
+    `scim.token_env` (the bearer token of /scim/v2/) are read here for the features that
+    use them."""
+
+    jit: bool = False
+    scim_token_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class Config:
     requests: RequestsConfig = RequestsConfig()
     ui: UIConfig = UIConfig()
     metrics: MetricsConfig = MetricsConfig()
+    directory: DirectoryConfig = DirectoryConfig()
     users: tuple[User, ...] = ()
     policies: tuple[dict[str, Any], ...] = ()
     items: tuple[dict[str, Any], ...] = ()
@@ -300,6 +313,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, tuple[str, Check]]]] = {
 
 _USER_KEYS = {
     "email", "token", "token_env", "token_sha256", "admin", "integration", "teams", "roles",
+    "display_name", "manager",
 }
 
 
@@ -358,7 +372,27 @@ def _user(raw: Any, where: str, env: dict[str, str]) -> User:
     flags = {k: _checked(where, k, _boolean, data.get(k, False)) for k in ("admin", "integration")}
     teams = _checked(where, "teams", _string_list, data.get("teams", []))
     roles = _checked(where, "roles", _string_list, data.get("roles", []))
-    return User(email=email, token_sha256=digest, teams=teams, roles=roles, **flags)
+    display_name = _checked(where, "display_name", _optional_string, data.get("display_name"))
+    manager = data.get("manager")
+    if manager is not None:
+        manager = _checked(where, "manager", _email, manager)
+    return User(email=email, token_sha256=digest, teams=teams, roles=roles,
+                display_name=display_name, manager=manager, **flags)
+
+
+def _directory(raw: Any) -> DirectoryConfig:
+    data = _mapping(raw, "directory")
+    for key in data:
+        if key not in ("jit", "scim"):
+            raise ConfigError(f"directory.{key}: unknown key (expected one of jit, scim)")
+    jit = _checked("directory", "jit", _boolean, data.get("jit", False))
+    scim = _mapping(data.get("scim"), "directory.scim")
+    for key in scim:
+        if key != "token_env":
+            raise ConfigError(f"directory.scim.{key}: unknown key (expected token_env)")
+    token_env = _checked("directory.scim", "token_env", _optional_string,
+                         scim.get("token_env"))
+    return DirectoryConfig(jit=jit, scim_token_env=token_env)
 
 
 def parse_config(raw: Any, *, base_dir: Path | None = None,
@@ -366,7 +400,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
     """Check a parsed YAML document; catalog entries are checked later by the catalog rules."""
     env = dict(os.environ) if env is None else env
     data = _mapping(raw, "configuration")
-    known = {*_SECTIONS, "users", "policies", "items", "use_cases"}
+    known = {*_SECTIONS, "directory", "users", "policies", "items", "use_cases"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -395,7 +429,8 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ConfigError(f"{name}: expected a list of mappings")
         catalog[name] = tuple(entries)
-    return Config(users=users, **sections, **catalog)
+    return Config(users=users, directory=_directory(data.get("directory")), **sections,
+                  **catalog)
 
 
 def _store(store: StoreConfig, raw: dict[str, Any], base_dir: Path | None,

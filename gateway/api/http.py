@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from gateway.api.keys import AUTH, CONFIG, USER
-from gateway.config import User
+from gateway.directory.people import Person
 from gateway.errors import (
     BadRequest,
     GatewayError,
@@ -48,7 +48,7 @@ def error_answer(error: GatewayError) -> web.Response:
     return response
 
 
-def user_of(request: web.Request) -> User:
+def user_of(request: web.Request) -> Person:
     return request[USER]
 
 
@@ -82,7 +82,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if request.path not in OWN_TOKEN_PATHS and not (
                 request.path == OWN_SIGN_IN[0] or request.path.startswith(OWN_SIGN_IN[1])
                 or request.path == SCIM_PREFIX or request.path.startswith(SCIM_PREFIX + "/")):
-            request[USER] = request.app[AUTH].user_for(request.headers.get("Authorization"))
+            request[USER] = await request.app[AUTH].user_for(
+                request.headers.get("Authorization"))
         return await handler(request)
     except GatewayError as exc:
         return error_answer(exc)

@@ -11,11 +11,13 @@ if TYPE_CHECKING:
     from gateway.api.scim import ScimEndpoint
     from gateway.auth import Authenticator
     from gateway.catalog.changes import CatalogChanges
-    from gateway.config import Config, User
+    from gateway.config import Config
     from gateway.delivery.dispatcher import Dispatcher
     from gateway.delivery.leases import Leases
     from gateway.delivery.mail_client import MailClient
     from gateway.delivery.webhook_client import WebhookClient
+    from gateway.directory.people import Person
+    from gateway.directory.service import Directory
     from gateway.metrics import Metrics
     from gateway.requests.operations import Lifecycle
     from gateway.requests.scheduler import Scheduler
@@ -32,7 +34,8 @@ WEBHOOKS: web.AppKey[WebhookClient] = web.AppKey("webhooks")
 MAIL: web.AppKey[MailClient] = web.AppKey("mail")
 LEASES: web.AppKey[Leases] = web.AppKey("leases")
 MIGRATE: web.AppKey[Callable[[Any], Any]] = web.AppKey("migrate")
-USER: web.RequestKey[User] = web.RequestKey("user")
+USER: web.RequestKey[Person] = web.RequestKey("user")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 SCIM: web.AppKey[ScimEndpoint | None] = web.AppKey("scim")

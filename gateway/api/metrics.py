@@ -31,7 +31,7 @@ def _is_metrics_token(header: str | None, token: str | None) -> bool:
 async def metrics(request: web.Request) -> web.Response:
     header = request.headers.get("Authorization")
     if not _is_metrics_token(header, request.app[CONFIG].metrics.token):
-        permissions.check_admin(request.app[AUTH].user_for(header))  # 401, then 403
+        permissions.check_admin(await request.app[AUTH].user_for(header))  # 401, then 403
     database = request.app[DATABASE]
     body = await request.app[METRICS].scrape(
         lambda: database.read(delivery_store.queued_count))

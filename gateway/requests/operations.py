@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.catalog.rules import KEY_MAX
-from gateway.config import User
+from gateway.directory.people import Person
 from gateway.errors import Conflict, InvalidField, NotFound
 from gateway.requests import permissions, transitions
 from gateway.requests.transitions import Listener, public
@@ -193,7 +193,7 @@ class Lifecycle:
             raise NotFound(f"no access request {request_id}", code="request-not-found")
         return request
 
-    def create(self, conn: sqlite3.Connection, user: User, target_type: str, target_id: str,
+    def create(self, conn: sqlite3.Connection, user: Person, target_type: str, target_id: str,
                draft: dict[str, Any]) -> dict[str, Any]:
         item = catalog.cached(conn, catalog.ITEMS, draft["resource"])
         if item is None:
@@ -235,7 +235,7 @@ class Lifecycle:
                                    listeners=self.listeners)
         return public(request)
 
-    def update_reason(self, conn: sqlite3.Connection, user: User, request_id: str,
+    def update_reason(self, conn: sqlite3.Connection, user: Person, request_id: str,
                       reason: str) -> dict[str, Any]:
         request = self._load(conn, request_id)
         permissions.check_requester(user, request, "update")
@@ -253,7 +253,7 @@ class Lifecycle:
                   subject=f"request:{request_id}", before=public(request), after=public(after))
         return public(after)
 
-    def cancel(self, conn: sqlite3.Connection, user: User, request_id: str) -> dict[str, Any]:
+    def cancel(self, conn: sqlite3.Connection, user: Person, request_id: str) -> dict[str, Any]:
         request = self._load(conn, request_id)
         permissions.check_requester(user, request, "cancel")
         after = transitions.apply(conn, request, "CANCELLED", actor=user.email,
@@ -261,7 +261,7 @@ class Lifecycle:
                                   listeners=self.listeners)
         return public(after)
 
-    def process(self, conn: sqlite3.Connection, user: User, request_id: str,
+    def process(self, conn: sqlite3.Connection, user: Person, request_id: str,
                 decision: dict[str, Any]) -> dict[str, Any]:
         request = self._load(conn, request_id)
         permissions.check_processor(user, request)
@@ -294,7 +294,7 @@ class Lifecycle:
                                   changes=changes or None, listeners=self.listeners)
         return public(after)
 
-    def fulfil(self, conn: sqlite3.Connection, user: User, request_id: str,
+    def fulfil(self, conn: sqlite3.Connection, user: Person, request_id: str,
                report: dict[str, Any]) -> dict[str, Any]:
         request = self._load(conn, request_id)
         to_state = "GRANTED" if report["status"] == "granted" else "ERROR"

@@ -134,7 +134,30 @@ CREATE TABLE gateway_catalog_version (version bigint NOT NULL);
 INSERT INTO gateway_catalog_version (version) VALUES (0);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
+# People, teams and memberships (store.schema._directory), and the directory's version.
+_V6 = f"""
+CREATE TABLE people (
+    email {T} PRIMARY KEY, display_name {T}, active integer NOT NULL, admin integer NOT NULL,
+    integration integer NOT NULL, roles {T} NOT NULL, manager {T}, source {T} NOT NULL,
+    scim_id {T}, external_id {T}, created_at {T} NOT NULL, updated_at {T} NOT NULL);
+CREATE UNIQUE INDEX idx_people_scim_id ON people (scim_id);
+CREATE INDEX idx_people_external_id ON people (external_id);
+CREATE INDEX idx_people_manager ON people (manager);
+CREATE INDEX idx_people_source_email ON people (source, email);
+CREATE INDEX idx_people_active_email ON people (active, email);
+CREATE TABLE teams (
+    name {T} PRIMARY KEY, scim_id {T}, external_id {T}, created_at {T} NOT NULL,
+    updated_at {T} NOT NULL);
+CREATE UNIQUE INDEX idx_teams_scim_id ON teams (scim_id);
+CREATE INDEX idx_teams_external_id ON teams (external_id);
+CREATE TABLE team_members (
+    team {T} NOT NULL, email {T} NOT NULL, PRIMARY KEY (team, email));
+CREATE INDEX idx_team_members_email_team ON team_members (email, team);
+CREATE TABLE gateway_directory_version (version bigint NOT NULL);
+INSERT INTO gateway_directory_version (version) VALUES (0);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 
 
 def schema_version(conn: Any) -> int:

@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.codec import col, dump, from_row, load, to_row
-from gateway.store.dialect import dialect_of, execute_later
+from gateway.store.dialect import dialect_of, execute_later, flush
 
 COLUMNS = (
     col("requestedBy", "requested_by"), col("action"), col("resource"),
@@ -160,3 +160,55 @@ def activity(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
          "comment": r["comment"], "changes": load(r["changes"])}
         for r in rows
     ]
+
+
+def _locked(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
+            ) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        f"SELECT {SELECT} FROM requests WHERE {where} ORDER BY id{dialect_of(conn).lock_rows}",
+        params,
+    ).fetchall()
+    return [record(r) for r in rows]
+
+
+def pending_requested_by(conn: sqlite3.Connection, email: str) -> list[dict[str, Any]]:
+    """A person's PENDING requests, locked (deprovisioning). Addresses are compared
+    lower-cased: rows written before the directory may hold them as configured."""
+    return _locked(conn, "state = 'PENDING' AND lower(requested_by) = ?", (email.lower(),))
+
+
+def access_of(conn: sqlite3.Connection, email: str) -> list[dict[str, Any]]:
+    """APPROVED or GRANTED requests whose target is the user `email`, locked."""
+    return _locked(conn, "state IN ('APPROVED', 'GRANTED') AND target_type = 'user' "
+                         "AND lower(target_id) = ?", (email.lower(),))
+
+
+def pending_with_recipient(conn: sqlite3.Connection, email: str) -> list[dict[str, Any]]:
+    return _locked(conn, "state = 'PENDING' AND id IN (SELECT request_id FROM "
+                         "request_recipients WHERE email = ?)", (email.lower(),))
+
+
+def set_recipients(conn: sqlite3.Connection, request_id: str, recipients: list[str],
+                   now: str) -> None:
+    """A pending request's recipients, changed (a recipient left the directory)."""
+    update(conn, request_id, {"recipients": recipients}, now)
+    flush(conn)
+    conn.execute("DELETE FROM request_recipients WHERE request_id = ?", (int(request_id),))
+    for email in sorted({e.lower() for e in recipients}):
+        conn.execute("INSERT INTO request_recipients (request_id, email) VALUES (?, ?)",
+                     (int(request_id), email))
+
+
+# A recipient counts unless the directory knows them as inactive (an item's responsibility
+# may name an address that is no person of the directory: it still receives the mails).
+WITHOUT_ACTIVE_RECIPIENT = (
+    "NOT EXISTS (SELECT 1 FROM request_recipients rr WHERE rr.request_id = requests.id "
+    "AND NOT EXISTS (SELECT 1 FROM people p WHERE p.email = rr.email AND p.active = 0))"
+)
+
+
+def count_without_recipient(conn: sqlite3.Connection) -> int:
+    """PENDING requests that nobody active may approve (the metric of SPEC §14)."""
+    return conn.execute(
+        f"SELECT count(*) FROM requests WHERE state = 'PENDING' AND {WITHOUT_ACTIVE_RECIPIENT}"
+    ).fetchone()[0]

@@ -158,9 +158,40 @@ def _delivery_phases(db: sqlite_utils.Database) -> None:
             db["deliveries"].add_column(name, kind)
 
 
+def _directory(db: sqlite_utils.Database) -> None:
+    """People, teams and memberships (SPEC §14), and the directory's version, bumped by every
+    change (store.directory.directory_changed) so that cached people stay exact."""
+    db["people"].create(
+        {"email": str, "display_name": str, "active": int, "admin": int, "integration": int,
+         "roles": str, "manager": str, "source": str, "scim_id": str, "external_id": str,
+         "created_at": str, "updated_at": str},
+        pk="email", not_null={"active", "admin", "integration", "roles", "source",
+                              "created_at", "updated_at"},
+        if_not_exists=True,
+    )
+    people = db["people"]
+    people.create_index(["scim_id"], unique=True, if_not_exists=True)
+    for columns in (["external_id"], ["manager"], ["source", "email"], ["active", "email"]):
+        people.create_index(columns, if_not_exists=True)
+    db["teams"].create(
+        {"name": str, "scim_id": str, "external_id": str, "created_at": str,
+         "updated_at": str},
+        pk="name", not_null={"created_at", "updated_at"}, if_not_exists=True,
+    )
+    db["teams"].create_index(["scim_id"], unique=True, if_not_exists=True)
+    db["teams"].create_index(["external_id"], if_not_exists=True)
+    db["team_members"].create({"team": str, "email": str}, pk=("team", "email"),
+                              if_not_exists=True)
+    db["team_members"].create_index(["email", "team"], if_not_exists=True)
+    db.execute("CREATE TABLE IF NOT EXISTS gateway_directory_version "
+               "(version INTEGER NOT NULL)")
+    if db.execute("SELECT count(*) FROM gateway_directory_version").fetchone()[0] == 0:
+        db.execute("INSERT INTO gateway_directory_version (version) VALUES (0)")
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
                                _queued_by_channel, _claims_and_instances, _ui_sessions,
-                               _delivery_phases]
+                               _delivery_phases, _directory]
 
 
 def newer_schema(key: str, version: int, known: int) -> ConfigError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api.keys import AUTH, CONFIG, DATABASE
+from gateway.api.keys import AUTH, CONFIG, DATABASE, DIRECTORY
 from gateway.errors import NotFound
 from gateway.resources import resource_dir
 from gateway.ui import account, admin, requests
@@ -31,7 +31,7 @@ def setup_ui(app: web.Application) -> None:
     ui = web.Application(middlewares=[ui_middleware],
                          client_max_size=app[CONFIG].server.max_body_bytes)
     ui[TEMPLATES] = environment()
-    ui[SESSIONS] = Sessions(app[CONFIG], app[DATABASE], app[AUTH])
+    ui[SESSIONS] = Sessions(app[CONFIG], app[DATABASE], app[AUTH], app[DIRECTORY])
     ui.router.add_static("/static", resource_dir("templates") / "ui" / "static")
     for table in (account.routes, requests.routes, admin.routes):
         for route in table:

@@ -15,7 +15,7 @@ from multidict import MultiDict
 
 from gateway.api.access_requests import find_visible
 from gateway.api.keys import DATABASE, LIFECYCLE, SCHEDULER
-from gateway.config import User
+from gateway.directory.people import Person
 from gateway.errors import GatewayError, InvalidField, NotFound
 from gateway.requests import operations, permissions
 from gateway.requests.query import encode_cursor, parse_request_query
@@ -43,7 +43,7 @@ DONE = {
 }
 
 
-def _user(request: web.Request) -> User:
+def _user(request: web.Request) -> Person:
     user = request[VISITOR].user
     assert user is not None  # the middleware sent visitors without one to sign in
     return user
@@ -203,7 +203,7 @@ def _duration(form: Any, name: str, custom: str) -> str | None:
     return chosen
 
 
-def _targets(user: User) -> list[tuple[str, str]]:
+def _targets(user: Person) -> list[tuple[str, str]]:
     """(value, words) of whom this user may ask for: themselves, their teams, their roles."""
     return ([(f"user:{user.email}", f"Me ({user.email})")]
             + [(f"team:{t}", f"Team {t}") for t in user.teams]

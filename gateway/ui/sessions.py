@@ -4,8 +4,10 @@ SSO proxy, the header the proxy sets (`ui.trusted_header`, believed only from
 
 Sessions live in the store (any instance behind a load balancer knows them), as the SHA-256
 of their id, with the digest of the token that opened them: a token revoked in the
-configuration ends its sessions too. The CSRF token of a session is derived from its id, so
-it needs no storage and a token of one session is worth nothing with another's cookie.
+configuration ends its sessions too, and every request reads the person from the directory:
+the sessions of a person deactivated or deleted end at once, on every instance. The CSRF
+token of a session is derived from its id, so it needs no storage and a token of one
+session is worth nothing with another's cookie.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.auth import Authenticator
-from gateway.config import Config, User
+from gateway.auth import Authenticator, token_digest
+from gateway.config import Config
+from gateway.directory.people import Person
+from gateway.directory.service import Directory
 from gateway.errors import Unauthorized
 from gateway.store import sessions as session_store
 from gateway.store.database import Database
@@ -32,7 +36,7 @@ COOKIE_PATH = "/ui"
 
 @dataclass(frozen=True)
 class Visitor:
-    user: User | None
+    user: Person | None
     csrf: str
     via: str  # session | header | none
     session_id: str | None = None
@@ -48,14 +52,15 @@ def session_csrf(session_id: str) -> str:
 
 
 class Sessions:
-    def __init__(self, config: Config, database: Database, auth: Authenticator) -> None:
+    def __init__(self, config: Config, database: Database, auth: Authenticator,
+                 directory: Directory) -> None:
         self._database = database
         self._auth = auth
+        self._directory = directory
         self._ttl = config.ui.session_ttl
         self._secure = not config.server.allow_insecure_cookies
         self._header = config.ui.trusted_header
         self._proxies = config.ui.trusted_proxies
-        self._users = {u.email.lower(): u for u in config.users}
 
     def _from_proxy(self, request: web.Request) -> bool:
         if not self._proxies or request.remote is None:
@@ -74,28 +79,31 @@ class Sessions:
             visitor_token = secrets.token_urlsafe(32)
         if self._header and self._header in request.headers and self._from_proxy(request):
             email = request.headers[self._header].strip().lower()
-            user = self._users.get(email)
+            user = await self._directory.active_person(email) if email else None
             if user is None:
                 raise Unauthorized(f"{email or 'the signed-in person'} is not a user of this "
-                                   "gateway: ask an admin to add them to its configuration")
+                                   "gateway (or no longer active): ask an admin to add them")
             return Visitor(user, visitor_token, "header", new_visitor_cookie=fresh)
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             found = await self._database.read(session_store.get, _digest(session_id),
                                               now_text())
-            user = self._users.get(found["email"].lower()) if found else None
-            if user is not None and found is not None \
-                    and hmac.compare_digest(found["tokenSha256"], user.token_sha256):
-                return Visitor(user, session_csrf(session_id), "session", session_id)
+            if found is not None and self._auth.holds_token(found["email"],
+                                                            found["tokenSha256"]):
+                user = await self._directory.active_person(found["email"])
+                if user is not None:
+                    return Visitor(user, session_csrf(session_id), "session", session_id)
         return Visitor(None, visitor_token, "none", new_visitor_cookie=fresh)
 
-    async def sign_in(self, token: str) -> tuple[User, str]:
-        """The user of `token` and a new session id (Unauthorized for an unknown token)."""
-        user = self._auth.user_for(f"Bearer {token}")
+    async def sign_in(self, token: str) -> tuple[Person, str]:
+        """The user of `token` and a new session id (Unauthorized for an unknown token or
+        an inactive user)."""
+        user = await self._auth.person_for_token(token)
         session_id = secrets.token_urlsafe(32)
         now = utcnow()
         await self._database.write(session_store.insert, id_sha256=_digest(session_id),
-                                   email=user.email, token_sha256=user.token_sha256,
+                                   email=user.email,
+                                   token_sha256=token_digest(token).hex(),
                                    created_at=format_time(now),
                                    expires_at=format_time(now + self._ttl))
         return user, session_id

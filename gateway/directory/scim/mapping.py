@@ -19,7 +19,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from gateway.directory.people import Person, Team
 from scim2_models import (
     Email,
     EnterpriseUser,
@@ -31,6 +30,8 @@ from scim2_models import (
     Role,
     User,
 )
+
+from gateway.directory.people import Person, Team
 
 UserModel = User[EnterpriseUser]
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")

@@ -24,8 +24,6 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.directory.people import Person, Team
-from gateway.directory.service import Directory
 from scim2_models import (
     InvalidValueException,
     MutabilityException,
@@ -37,7 +35,9 @@ from scim2_models import (
 )
 from scim2_server.storage import AsyncScimStorage, SearchPage
 
+from gateway.directory.people import Person, Team
 from gateway.directory.scim import filters, mapping
+from gateway.directory.service import Directory
 from gateway.errors import Conflict
 
 ACTOR = "scim"  # the actor of the audit events of SCIM's changes
