@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api import access_requests, audit, catalog, deliveries, meta
+from gateway.api import access_requests, audit, catalog, deliveries, meta, scim
 from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -27,6 +27,7 @@ from gateway.api.keys import (
     MIGRATE,
     OPENAPI,
     SCHEDULER,
+    SCIM,
     WEBHOOKS,
 )
 from gateway.auth import Authenticator
@@ -149,12 +150,14 @@ def create_app(config: Config) -> web.Application:
     app[MAIL] = mail
     app[OPENAPI] = meta.load_openapi()
     app[METRICS] = metrics
+    app[SCIM] = scim.endpoint_for(config.directory, directory)
     app.cleanup_ctx.append(_lifetime)
     app.router.add_routes(meta.routes)
     app.router.add_routes(metrics_api.routes)
     app.router.add_routes(access_requests.routes)
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)
+    app.router.add_routes(scim.routes)
     catalog.add_routes(app)
     setup_ui(app)
     return app

