@@ -371,14 +371,28 @@ async def test_configured_people_are_not_scims(scim: Scim) -> None:
     assert record["source"] == "config"
 
 
-async def test_deactivation_deprovisions(scim: Scim) -> None:
-    uid = (await scim.user(simple_user("leaver@acme.com")))["id"]
+@pytest.mark.parametrize("how", ["okta-patch", "entra-patch", "put", "delete"])
+async def test_deactivation_deprovisions(scim: Scim, how: str) -> None:
+    """Access granted to a person ends when SCIM deactivates or deletes them."""
+    user = simple_user("leaver@acme.com")
+    uid = (await scim.user(user))["id"]
     created = await scim.gw.create(ORDERS, user="admin", target="leaver@acme.com")
-    assert created["state"] == "PENDING"
-    await scim.ok("PATCH", f"/Users/{uid}", patch(
-        {"op": "replace", "value": {"active": False}}))
+    await scim.gw.process(created["id"])
+    path = f"/Users/{uid}"
+    if how == "okta-patch":
+        await scim.ok("PATCH", path, patch({"op": "replace", "value": {"active": False}}))
+    elif how == "entra-patch":
+        await scim.ok("PATCH", path, patch({"op": "Replace", "path": "active",
+                                            "value": "False"}))
+    elif how == "put":
+        await scim.ok("PUT", path, {**user, "active": False})
+    else:
+        await scim.ok("DELETE", path, status=204)
     answer = await scim.gw.get(f"/v1/resource-access-requests/{created['id']}", user="admin")
-    assert answer["state"] == "CANCELLED"
+    assert answer["state"] == "REVOKED"
+    activity = await scim.gw.get(f"/v1/resource-access-requests/{created['id']}/activity",
+                                 user="admin")
+    assert "deprovisioned" in json.dumps(activity)
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -395,7 +409,7 @@ async def test_bad_bodies_get_scim_error_documents(scim: Scim) -> None:
     await scim.refused("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "not-an-address"},
                        status=400, scim_type="invalidValue")
     await scim.refused("POST", "/Users", {"schemas": [USER_SCHEMA]}, status=400)
-    await scim.refused("POST", "/Users", simple_user("a@b.c"), status=400,
+    await scim.refused("POST", "/Users", simple_user("a@b.c"), status=415,
                        content_type="text/plain")
     await scim.refused("POST", "/Users", raw=b"{" + b" " * 2_000_000 + b"}", status=413)
     await scim.refused("PATCH", "/Users/nobody", patch({"op": "replace", "value": {}}),

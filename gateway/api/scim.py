@@ -63,8 +63,9 @@ def endpoint_for(config: DirectoryConfig, directory: Directory) -> ScimEndpoint 
     if config.scim_token is None:
         return None
     service = build_service()
-    storage = DirectoryStorage(directory, FlagGroups(admin=config.scim_admin_group,
-                                                     integration=config.scim_integration_group))
+    storage = DirectoryStorage(directory, service.provider,
+                               FlagGroups(admin=config.scim_admin_group,
+                                          integration=config.scim_integration_group))
     return ScimEndpoint(config.scim_token, service, AsyncScimHandler(service, storage))
 
 

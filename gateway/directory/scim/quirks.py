@@ -3,7 +3,9 @@
 Entra sends the enterprise `manager` as the manager's id alone (`"value": "26118915-…"`,
 not `{"value": …}`), Entra and Okta send it without `$ref` (which RFC 7643's schema marks
 required: it is filled in as `Users/<id>`), and Entra, in tenants without its SCIM
-compliance flag, sends booleans as the strings "True" and "False". Nothing else is
+compliance flag, sends booleans as the strings "True" and "False"; its member values carry
+`"$ref": null`, which would match no stored member (whose `$ref` is set), so the null is
+dropped. Nothing else is
 rewritten: every other deviation is refused as the RFCs say, with a SCIM error document.
 """
 
@@ -37,6 +39,8 @@ def normalize(body: bytes) -> bytes:
 
 def _resource(document: dict[str, Any]) -> bool:
     changed = _boolean(document, "active")
+    if isinstance(document.get("members"), list):
+        changed = _null_refs(document["members"]) or changed
     extension = document.get(ENTERPRISE)
     if isinstance(extension, dict) and "manager" in extension:
         manager = _manager(extension["manager"])
@@ -59,6 +63,8 @@ def _manager(value: Any) -> Any:
 def _operation(operation: dict[str, Any]) -> bool:
     path = operation.get("path")
     value = operation.get("value")
+    if isinstance(value, list):
+        return _null_refs(value)
     if isinstance(path, str):
         lowered = path.strip().lower()
         if lowered in MANAGER_PATHS:
@@ -88,3 +94,12 @@ def _boolean(holder: dict[str, Any], key: str) -> bool:
         holder[key] = _BOOLEANS[value.lower()]
         return True
     return False
+
+
+def _null_refs(values: list[Any]) -> bool:
+    changed = False
+    for entry in values:
+        if isinstance(entry, dict) and "$ref" in entry and entry["$ref"] is None:
+            del entry["$ref"]
+            changed = True
+    return changed

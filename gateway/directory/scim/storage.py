@@ -30,6 +30,7 @@ from scim2_models import (
     NotFoundException,
     NotImplementedException,
     ResourceType,
+    ScimProvider,
     SearchRequest,
     UniquenessException,
 )
@@ -58,9 +59,13 @@ class FlagGroups:
 
 
 class DirectoryStorage(AsyncScimStorage):
-    def __init__(self, directory: Directory, flag_groups: FlagGroups = FlagGroups()) -> None:
+    def __init__(self, directory: Directory, provider: ScimProvider,
+                 flag_groups: FlagGroups = FlagGroups()) -> None:
         self._directory = directory
         self._flags = flag_groups
+        # The provider's models: a resource read here is one the library can PUT and PATCH.
+        self._user_model = provider.model_for("User")
+        self._group_model = provider.model_for("Group")
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -154,7 +159,7 @@ class DirectoryStorage(AsyncScimStorage):
         if person.manager:
             manager = await self._directory.person(person.manager)
             manager_id = manager.scim_id if manager is not None else None
-        return mapping.user_from(person, manager_id)
+        return self._user_model.model_validate(mapping.user_from(person, manager_id))
 
     async def _group_resource(self, team: Team, with_members: bool) -> Any:
         members = None
@@ -164,20 +169,22 @@ class DirectoryStorage(AsyncScimStorage):
                 person = await self._directory.person(email)
                 if person is not None and person.scim_id:
                     members.append((person.scim_id, person.email))
-        return mapping.group_from(team, members)
+        return self._group_model.model_validate(mapping.group_from(team, members))
 
     # --- writes --------------------------------------------------------------------------
 
     async def create(self, resource_type: ResourceType, resource: Any) -> Any:
+        document = resource.model_dump()
         if resource_type.id == "User":
-            return await self._user_resource(await self._create_person(resource))
-        return await self._group_resource(await self._create_team(resource), True)
+            return await self._user_resource(await self._create_person(document))
+        return await self._group_resource(await self._create_team(document), True)
 
     async def update(self, resource_type: ResourceType, resource: Any, *,
                      expected_version: str | None = None) -> Any:
+        document = resource.model_dump()
         if resource_type.id == "User":
-            return await self._user_resource(await self._update_person(resource))
-        return await self._group_resource(await self._update_team(resource), True)
+            return await self._user_resource(await self._update_person(document))
+        return await self._group_resource(await self._update_team(document), True)
 
     async def delete(self, resource_type: ResourceType, resource_id: str, *,
                      expected_version: str | None = None) -> None:
@@ -208,7 +215,7 @@ class DirectoryStorage(AsyncScimStorage):
             raise UniquenessException(detail=f"userName: {email} is already a user") from None
 
     async def _update_person(self, user: Any) -> Person:
-        current = _changeable(await self._person(user.id))
+        current = _changeable(await self._person(user["id"]))
         if mapping.email_of(user) != current.email:
             raise MutabilityException(detail="userName: the gateway names a person by their "
                                              "e-mail address, which cannot change: create "
@@ -234,14 +241,15 @@ class DirectoryStorage(AsyncScimStorage):
             raise UniquenessException(detail=f"displayName: a group {name} exists")
         members = await self._member_emails(group)
         kept = await self._configured(existing.members if existing else ())
-        team = Team(name=name, scim_id=str(uuid.uuid4()), external_id=group.external_id,
+        team = Team(name=name, scim_id=str(uuid.uuid4()),
+                    external_id=group.get("externalId") or None,
                     members=tuple(sorted({*members, *kept})))
         saved = await self._directory.save_team(team, actor=ACTOR)
         await self._set_flags(name, members, existing.members if existing else ())
         return saved
 
     async def _update_team(self, group: Any) -> Team:
-        current = await self._team(group.id)
+        current = await self._team(group["id"])
         name = mapping.team_name_of(group)
         if name != current.name:
             other = await self._directory.team(name)
@@ -254,7 +262,8 @@ class DirectoryStorage(AsyncScimStorage):
             previous = current.members
         members = await self._member_emails(group)
         kept = await self._configured(current.members)
-        team = Team(name=name, scim_id=current.scim_id, external_id=group.external_id,
+        team = Team(name=name, scim_id=current.scim_id,
+                    external_id=group.get("externalId") or None,
                     members=tuple(sorted({*members, *kept})))
         saved = await self._directory.save_team(team, actor=ACTOR)
         await self._set_flags(name, members, previous)
