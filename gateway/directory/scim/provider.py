@@ -68,11 +68,29 @@ def provider() -> ScimProvider:
 
 
 class GatewayScimService(ScimService):
-    """The library's protocol, with one change: a PATCH answers 200 and the resource.
+    """The library's protocol, with two changes.
 
-    RFC 7644 lets a PATCH answer 204; Okta reads the answer's body, so the gateway always
-    sends it.
+    A PATCH answers 200 and the resource: RFC 7644 lets it answer 204, but Okta reads the
+    answer's body. And a resource is published in place, its two kinds of reference (a
+    group's members, a user's manager) made URLs directly: the storage builds a new object
+    for every answer, so the library's deep copy and its walk over every attribute of the
+    schemas (a third of a User's CPU time in bench/scim_push.py) are not needed.
     """
+
+    def publish(self, base_url: str, resource: Any) -> Any:
+        meta = resource.meta
+        meta.location = self.resource_location(base_url, self.get_resource_type_of(resource),
+                                               resource.id)
+        if not self.etag_supported:
+            meta.version = None
+        for member in getattr(resource, "members", None) or ():
+            if member.ref is not None:
+                member.ref = self.reference_location(base_url, member.ref)
+        extension = getattr(resource, "EnterpriseUser", None)
+        manager = getattr(extension, "manager", None)
+        if manager is not None and manager.ref is not None:
+            manager.ref = self.reference_location(base_url, manager.ref)
+        return resource
 
     def patch_response(self, base_url: str, resource: Any,
                        response_parameters: Any) -> ScimResponse:
