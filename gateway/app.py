@@ -150,7 +150,7 @@ def create_app(config: Config) -> web.Application:
     app[MAIL] = mail
     app[OPENAPI] = meta.load_openapi()
     app[METRICS] = metrics
-    app[SCIM] = scim.endpoint_for(config.directory, directory)
+    app[SCIM] = scim.endpoint_for(config.directory, directory, database)
     app.cleanup_ctx.append(_lifetime)
     app.router.add_routes(meta.routes)
     app.router.add_routes(metrics_api.routes)

@@ -33,6 +33,7 @@ from gateway.directory.scim.provider import GatewayScimService, build_service
 from gateway.directory.scim.storage import DirectoryStorage, FlagGroups
 from gateway.directory.service import Directory
 from gateway.errors import GatewayError
+from gateway.store.database import Database
 
 log = logging.getLogger("gateway.scim")
 routes = web.RouteTableDef()
@@ -57,13 +58,14 @@ class ScimEndpoint:
         return hmac.compare_digest(self._digest, digest)
 
 
-def endpoint_for(config: DirectoryConfig, directory: Directory) -> ScimEndpoint | None:
+def endpoint_for(config: DirectoryConfig, directory: Directory,
+                 database: Database) -> ScimEndpoint | None:
     """The SCIM endpoint the configuration asks for; None when `directory.scim.token_env`
     is not set (then /scim/v2/ answers 404)."""
     if config.scim_token is None:
         return None
     service = build_service()
-    storage = DirectoryStorage(directory, service.provider,
+    storage = DirectoryStorage(directory, database, service.provider,
                                FlagGroups(admin=config.scim_admin_group,
                                           integration=config.scim_integration_group))
     return ScimEndpoint(config.scim_token, service, AsyncScimHandler(service, storage))

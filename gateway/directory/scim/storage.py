@@ -40,6 +40,8 @@ from gateway.directory.people import Person, Team
 from gateway.directory.scim import filters, mapping
 from gateway.directory.service import Directory
 from gateway.errors import Conflict
+from gateway.store import directory as store
+from gateway.store.database import Database
 
 ACTOR = "scim"  # the actor of the audit events of SCIM's changes
 PAGE = 500  # rows read at a time when walking a listing
@@ -58,10 +60,24 @@ class FlagGroups:
                      if name is not None and name == team)
 
 
+def _people_by_scim_id(conn: Any, ids: list[str]) -> dict[str, Person]:
+    found = (store.get_person_by_scim_id(conn, i) for i in ids)
+    return {p.scim_id: p for p in found if p is not None and p.scim_id}
+
+
+def _people_by_email(conn: Any, emails: list[str]) -> dict[str, Person]:
+    found = (store.get_person(conn, e) for e in emails)
+    return {p.email: p for p in found if p is not None}
+
+
 class DirectoryStorage(AsyncScimStorage):
-    def __init__(self, directory: Directory, provider: ScimProvider,
+    """Writes go through `Directory` (its rules and transactions); a group's members are
+    read in one round trip of the store (`database.read`), not one per member."""
+
+    def __init__(self, directory: Directory, database: Database, provider: ScimProvider,
                  flag_groups: FlagGroups = FlagGroups()) -> None:
         self._directory = directory
+        self._database = database
         self._flags = flag_groups
         # The provider's models: a resource read here is one the library can PUT and PATCH.
         self._user_model = provider.model_for("User")
@@ -164,11 +180,8 @@ class DirectoryStorage(AsyncScimStorage):
     async def _group_resource(self, team: Team, with_members: bool) -> Any:
         members = None
         if with_members:
-            members = []
-            for email in team.members:
-                person = await self._directory.person(email)
-                if person is not None and person.scim_id:
-                    members.append((person.scim_id, person.email))
+            people = await self._database.read(_people_by_email, list(team.members))
+            members = [(p.scim_id, p.email) for p in people.values() if p.scim_id]
         return self._group_model.model_validate(mapping.group_from(team, members))
 
     # --- writes --------------------------------------------------------------------------
@@ -270,22 +283,17 @@ class DirectoryStorage(AsyncScimStorage):
         return saved
 
     async def _member_emails(self, group: Any) -> list[str]:
-        emails = []
-        for scim_id in mapping.member_ids_of(group):
-            person = await self._directory.get_by_scim_id(scim_id)
-            if person is None:
+        ids = mapping.member_ids_of(group)
+        people = await self._database.read(_people_by_scim_id, ids)
+        for scim_id in ids:
+            if scim_id not in people:
                 raise InvalidValueException(detail=f"members: no user {scim_id}")
-            emails.append(person.email)
-        return emails
+        return [people[i].email for i in ids]
 
     async def _configured(self, emails: Iterable[str]) -> list[str]:
         """Which of a team's members the configuration declares (SCIM leaves them be)."""
-        kept = []
-        for email in emails:
-            person = await self._directory.person(email)
-            if person is not None and person.source == "config":
-                kept.append(email)
-        return kept
+        people = await self._database.read(_people_by_email, list(emails))
+        return [p.email for p in people.values() if p.source == "config"]
 
     async def _set_flags(self, team: str, members: Iterable[str],
                          previous: Iterable[str]) -> None:
