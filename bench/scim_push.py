@@ -65,7 +65,13 @@ async def run_phase(n: int, clients: int, base: str,
     return time.perf_counter() - started, failures
 
 
-async def push(args: argparse.Namespace, port: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def push(args: argparse.Namespace, port: int, pid: int) -> None:
     base = f"http://127.0.0.1:{port}"
     ids: list[str | None] = [None] * args.users
 
@@ -98,8 +104,11 @@ async def push(args: argparse.Namespace, port: int) -> None:
                     "value": [{"value": m} for m in members if m]}]}) as r:
             return r.status == 200
 
+    cpu0, own0 = cpu_seconds(pid), time.process_time()
     users_s, user_failures = await run_phase(args.users, args.clients, base, user)
+    cpu1 = cpu_seconds(pid)
     groups_s, group_failures = await run_phase(args.groups, args.clients, base, group)
+    cpu2, own2 = cpu_seconds(pid), time.process_time()
     total = users_s + groups_s
     print(f"users:  {args.users} in {users_s:.1f} s = {args.users / users_s:.0f} users/s "
           f"(2 requests each), {user_failures} failed")
@@ -107,6 +116,11 @@ async def push(args: argparse.Namespace, port: int) -> None:
           f"{args.groups / groups_s:.0f} groups/s (2 requests each), {group_failures} failed")
     print(f"total:  {total:.1f} s for {args.users} users and {args.groups} groups, "
           f"{args.clients} clients")
+    # The machine may be shared: CPU seconds say what the work costs whatever the load.
+    print(f"gateway CPU: {cpu1 - cpu0:.1f} s for the users ({1000 * (cpu1 - cpu0) / args.users:.2f}"
+          f" ms each), {cpu2 - cpu1:.1f} s for the groups; this client's CPU: "
+          f"{own2 - own0:.1f} s; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
 
 
 def main() -> None:
@@ -126,7 +140,7 @@ def main() -> None:
         proc = start(["-m", "gateway", "serve", "--config", str(path)], tmp / "gateway.log")
         try:
             asyncio.run(wait_ready(f"http://127.0.0.1:{port}/healthz", proc))
-            asyncio.run(push(args, port))
+            asyncio.run(push(args, port, proc.pid))
             print(f"gateway peak RSS {peak_rss_mb(proc.pid):.0f} MB "
                   f"(store.synchronous={args.synchronous})")
         finally:
