@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api import access_requests, audit, catalog, deliveries, meta, scim
+from gateway.api import access_requests, audit, catalog, deliveries, meta, scim, users
 from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -157,6 +157,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(access_requests.routes)
     app.router.add_routes(audit.routes)
     app.router.add_routes(deliveries.routes)
+    app.router.add_routes(users.routes)
     app.router.add_routes(scim.routes)
     catalog.add_routes(app)
     setup_ui(app)

@@ -3,8 +3,9 @@ so that two apps in one process (the tests, a restart) count apart.
 
 Labels take values from fixed sets only (channels, states, error kinds, route templates, status
 numbers): a label value is a time series for ever, and a raw path or id would make one per
-request. The queued gauge is read from the database at scrape time (`Metrics.scrape`), so that
-every instance on one PostgreSQL reports the shared queue, not what it happens to hold.
+request. The queued gauge and the requests without recipient are read from the database at
+scrape time (`Metrics.scrape`), so that every instance on one PostgreSQL reports the shared
+store, not what it happens to hold.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class Metrics:
                                           registry=r)
         self.queued = Gauge("gateway_deliveries_queued", "Delivery records waiting for their "
                             "attempt, in the shared store", ("channel",), registry=r)
+        self.without_recipient = Gauge(
+            "gateway_requests_without_recipient", "PENDING requests that no active person may "
+            "approve (their recipients left the directory)", registry=r)
         self.transitions = Counter("gateway_transitions", "Committed request transitions, by "
                                    "the state reached (PENDING: created)", ("to",), registry=r)
         self.http_requests = Counter("gateway_http_requests", "HTTP requests answered, by "
@@ -136,9 +140,13 @@ class Metrics:
 
         return count_requests
 
-    async def scrape(self, queued_count: QueuedCount) -> bytes:
-        """The text exposition, with the queue depth read now."""
+    async def scrape(self, queued_count: QueuedCount,
+                     without_recipient: Callable[[], Awaitable[int]] | None = None) -> bytes:
+        """The text exposition, with the queue depth (and the requests without an active
+        recipient) read now."""
         counts = await queued_count()
         for channel in CHANNELS:
             self.queued.labels(channel).set(counts.get(channel, 0))
+        if without_recipient is not None:
+            self.without_recipient.set(await without_recipient())
         return generate_latest(self.registry)

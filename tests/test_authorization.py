@@ -78,6 +78,17 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("DELETE", "/v1/use-cases/use-case%2FChurn%20Risk%20Analysis", None,
      {"anonymous": 401, "admin": 204, "default": 403}),
     ("GET", "/v1/audit-events", None, {"anonymous": 401, "admin": 200, "default": 403}),
+    ("GET", "/v1/me", None, {"anonymous": 401, "default": 200}),
+    ("GET", "/v1/users", None, {"anonymous": 401, "admin": 200, "default": 403}),
+    ("POST", "/v1/users", {"email": "new.person@acme.com"},
+     {"anonymous": 401, "admin": 201, "default": 403}),
+    ("GET", f"/v1/users/{EMAILS['other']}", None,
+     {"anonymous": 401, "admin": 200, "default": 403}),
+    # allowed callers reach the source rule: the configuration's people are read only
+    ("PUT", f"/v1/users/{EMAILS['other']}", {"admin": True},
+     {"anonymous": 401, "admin": 409, "default": 403}),
+    ("DELETE", f"/v1/users/{EMAILS['other']}", None,
+     {"anonymous": 401, "admin": 409, "default": 403}),
 ]
 
 

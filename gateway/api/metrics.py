@@ -11,6 +11,7 @@ from gateway.api.keys import AUTH, CONFIG, DATABASE, METRICS
 from gateway.metrics import CONTENT_TYPE
 from gateway.requests import permissions
 from gateway.store import deliveries as delivery_store
+from gateway.store import requests as request_store
 
 routes = web.RouteTableDef()
 
@@ -34,5 +35,6 @@ async def metrics(request: web.Request) -> web.Response:
         permissions.check_admin(await request.app[AUTH].user_for(header))  # 401, then 403
     database = request.app[DATABASE]
     body = await request.app[METRICS].scrape(
-        lambda: database.read(delivery_store.queued_count))
+        lambda: database.read(delivery_store.queued_count),
+        lambda: database.read(request_store.count_without_recipient))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -194,15 +194,21 @@ def public_policy(policy: dict[str, Any]) -> dict[str, Any]:
     return {**policy, "hook": hook}
 
 
-def _responsibilities(f: Fields) -> list[dict[str, str]]:
+def _responsibilities(f: Fields, *, teams: bool = False) -> list[dict[str, str]]:
+    """`{"label", "code", "userEmail"}`; an item's may name a team instead of a user
+    (`{"label", "code", "team"}`: its active members are recipients, SPEC §14)."""
     out = []
     for r in f.objects("responsibilities"):
-        r.only(["label", "code", "userEmail"])
-        out.append({
-            "label": r.text("label", default=""),
-            "code": r.text("code", required=True),
-            "userEmail": r.email("userEmail", required=True),
-        })
+        r.only(["label", "code", "userEmail", *(["team"] if teams else [])])
+        label = r.text("label", default="")
+        code = r.text("code", required=True)
+        if teams and r.has("team"):
+            if r.has("userEmail"):
+                raise InvalidField(r.name("team"), "give userEmail or team, not both")
+            out.append({"label": label, "code": code, "team": r.text("team", required=True)})
+            continue
+        out.append({"label": label, "code": code,
+                    "userEmail": r.email("userEmail", required=True)})
     return out
 
 
@@ -255,7 +261,7 @@ def check_item(body: Any, *, key: str | None) -> dict[str, Any]:
         "url": _url(f, "url"),
         "summary": f.text("summary", default="", max_len=LONG, single_line=False),
         "type": f.choice("type", ITEM_TYPES),
-        "responsibilities": _responsibilities(f),
+        "responsibilities": _responsibilities(f, teams=True),
         "properties": _properties(f),
         "policyCode": f.text("policyCode", pattern=POLICY_CODE,
                              hint="expected a policy code"),

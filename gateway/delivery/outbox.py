@@ -29,13 +29,20 @@ import orjson
 from gateway.config import MailConfig
 from gateway.hooks.mail_message import header_text, message_id
 from gateway.hooks.mailhook import MailhookRenderer, RenderError
-from gateway.hooks.notifications import NotificationRenderer, addressees, kind_of, known_addresses
+from gateway.hooks.notifications import (
+    NotificationRenderer,
+    addressees,
+    audience,
+    kind_of,
+    known_addresses,
+)
 from gateway.hooks.payload import HookContext
 from gateway.hooks.servicenow import render_lines
 from gateway.hooks.webhook import render_webhook
 from gateway.requests.transitions import public
 from gateway.store import catalog
 from gateway.store import deliveries as delivery_store
+from gateway.store import directory as directory_store
 from gateway.store import requests as request_store
 from gateway.store.database import after_commit
 from gateway.store.dialect import announce
@@ -98,7 +105,7 @@ class Outbox:
             records.append(self._hook_record(hook, ctx))
         kind = kind_of(before, after)
         if policy["emailNotifications"] and kind is not None:
-            records += self._notifications(kind, event, after, item, use_case, at, actor)
+            records += self._notifications(conn, kind, event, after, item, use_case, at, actor)
         self._write(conn, after, records)
 
     def expiring(self, conn: sqlite3.Connection, request: dict[str, Any], at: str) -> None:
@@ -108,8 +115,8 @@ class Outbox:
             if item and item["policyCode"] else None
         if item is None or policy is None or not policy["emailNotifications"]:
             return
-        records = self._notifications("expiring", request["state"].lower(), request, item, None,
-                                      at, "system")
+        records = self._notifications(conn, "expiring", request["state"].lower(), request,
+                                      item, None, at, "system")
         self._write(conn, request, records)
 
     def _base(self, request: dict[str, Any], event: str, policy_code: str | None,
@@ -141,10 +148,15 @@ class Outbox:
             record.update(payload=document, payloadSha256=_sha256(document))
         return record
 
-    def _notifications(self, kind: str, event: str, request: dict[str, Any],
+    def _notifications(self, conn: sqlite3.Connection, kind: str, event: str,
+                       request: dict[str, Any],
                        item: dict[str, Any], use_case: dict[str, Any] | None, at: str,
                        actor: str) -> list[dict[str, Any]]:
         known = known_addresses(self._users, item, use_case)
+        # The directory's active people are known too (a user made by SCIM or the API).
+        unknown = [e for e in audience(kind, request) if e.lower() not in known]
+        if unknown:
+            known |= directory_store.active_people(conn, unknown)
         people = addressees(kind, request, actor, known)
         if not people:
             return []

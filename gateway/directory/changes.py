@@ -65,6 +65,9 @@ def delete_person(conn: Any, email: str, *, actor: str, by: str,
     if existing is None:
         raise NotFound(f"no user {normalise_email(email)}", code="user-not-found")
     _guard(existing, by)
+    # Inactive first, as a deactivation would: what the deprovisioning sends goes to the
+    # people who stay, not to the one who leaves.
+    store.set_active(conn, existing.email, False)
     done = deprovision(conn, existing.email, listeners=listeners)
     store.delete_person(conn, existing.email)
     _audit(conn, actor, "user.deleted", f"user:{existing.email}", existing.public(), None)

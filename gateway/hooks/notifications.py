@@ -41,7 +41,8 @@ def known_addresses(users: Iterable[str], *records: dict[str, Any] | None) -> se
     known = {u.lower() for u in users}
     for record in records:
         for responsibility in (record or {}).get("responsibilities", []):
-            known.add(responsibility["userEmail"].lower())
+            if responsibility.get("userEmail"):  # a team's members are people: known
+                known.add(responsibility["userEmail"].lower())
     return known
 
 

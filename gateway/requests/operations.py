@@ -20,6 +20,7 @@ from gateway.errors import Conflict, InvalidField, NotFound
 from gateway.requests import permissions, transitions
 from gateway.requests.transitions import Listener, public
 from gateway.store import audit, catalog
+from gateway.store import directory as directory_store
 from gateway.store import requests as request_store
 from gateway.timeutil import (
     format_time,
@@ -119,12 +120,36 @@ def check_fulfilment(body: Any) -> dict[str, Any]:
             "message": f.text("message", max_len=LONG, single_line=False)}
 
 
-def _recipients(item: dict[str, Any], policy: dict[str, Any], requester: str) -> list[str]:
+# Approver codes with a meaning of their own in a policy's approverRoles (SPEC §14).
+MANAGER = "manager"  # the target user's manager
+ADMINS = "admins"  # the gateway's admins
+
+
+def _recipients(conn: sqlite3.Connection, item: dict[str, Any], policy: dict[str, Any],
+                requester: str, target: dict[str, str]) -> list[str]:
+    """Who may approve: the item's responsibilities in the policy's approver roles (a user,
+    or every active member of a team), the target user's manager, the admins. People the
+    directory knows as inactive are left out, and so is the requester."""
+    roles = policy["approverRoles"]
+    named: list[str] = []
+    for r in item["responsibilities"]:
+        if r["code"] not in roles:
+            continue
+        if r.get("team") is not None:
+            named += directory_store.active_members(conn, r["team"])
+        else:
+            named.append(r["userEmail"])
+    if MANAGER in roles and target["type"] == "user":
+        manager = directory_store.manager_of(conn, target["id"])
+        if manager is not None:
+            named.append(manager)
+    if ADMINS in roles:
+        named += directory_store.active_admins(conn)
+    inactive = directory_store.inactive_people(conn, named)
     seen: set[str] = {requester.lower()}
     out = []
-    for r in item["responsibilities"]:
-        email = r["userEmail"]
-        if r["code"] in policy["approverRoles"] and email.lower() not in seen:
+    for email in named:
+        if email.lower() not in seen and email.lower() not in inactive:
             seen.add(email.lower())
             out.append(email)
     return out
@@ -208,10 +233,12 @@ class Lifecycle:
             raise Conflict(f"policy {policy['code']} does not cover items of type {item['type']}",
                            code="item-type-not-covered")
         extra = _reason_rules(conn, policy, draft)
-        recipients = _recipients(item, policy, user.email)
+        recipients = _recipients(conn, item, policy, user.email,
+                                 {"type": target_type, "id": target_id})
         if not recipients:
             raise Conflict("nobody may approve this request: the item has no responsibility "
-                           "in the policy's approver roles", code="no-recipients",
+                           "in the policy's approver roles held by an active person",
+                           code="no-recipients",
                            approverRoles=policy["approverRoles"])
         now = utcnow()
         request = {

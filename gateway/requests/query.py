@@ -41,7 +41,7 @@ _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,4096}")
 @dataclass(frozen=True)
 class Condition:
     field: str  # a key of FIELDS
-    op: str  # eq, in, ne, gt, ge, lt, le
+    op: str  # eq, in, ne, gt, ge, lt, le; "none": recipients=none
     values: tuple[Any, ...]
 
 
@@ -104,6 +104,9 @@ def _conditions(name: str, raw: str) -> list[Condition]:
         op, value = "eq", raw
     if kind == "recipient" and op not in ("eq", "in", "ne"):
         raise InvalidField(name, "recipients takes eq, in or ne")
+    if kind == "recipient" and op == "eq" and value == "none":
+        # Requests nobody active may approve (their recipients left the directory).
+        return [Condition(name, "none", ())]
     if op == "in":
         parts = value.split(",")
         if len(parts) > MAX_IN_VALUES:

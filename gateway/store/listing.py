@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 from gateway.requests.query import STATES, Condition, RequestQuery
-from gateway.store.requests import SELECT, record
+from gateway.store.requests import SELECT, WITHOUT_ACTIVE_RECIPIENT, record
 
 # Sort expressions: a NULL processedAt sorts as '' (before any time), so keysets stay total.
 _ORDER_SQL = {
@@ -24,6 +24,8 @@ _RECIPIENT = "EXISTS (SELECT 1 FROM request_recipients rr WHERE rr.request_id = 
 
 def _condition(c: Condition) -> tuple[str, list[Any]]:
     marks = ", ".join("?" for _ in c.values)
+    if c.field == "recipients" and c.op == "none":
+        return WITHOUT_ACTIVE_RECIPIENT, []
     if c.field == "recipients":
         inner = f"{_RECIPIENT}rr.email IN ({marks}))"
         return (f"NOT {inner}" if c.op == "ne" else inner), list(c.values)
