@@ -481,3 +481,36 @@ async def test_filters_and_paging(scim: Scim) -> None:
     assert [r["userName"] for r in page["Resources"]] == ["p1@acme.com", "p2@acme.com"]
     page = await scim.ok("GET", "/Users?count=0")
     assert page["totalResults"] == 5 and not page.get("Resources")
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("scim_section", "env", "message"), [
+    ({"token_env": "NOPE"}, {}, "directory.scim.token_env: environment variable NOPE"),
+    ({"token_env": "T"}, {"T": "short"}, "at least 16 characters"),
+    ({"token_env": "T"}, {"T": TOKENS["admin"]}, "also a user's or the metrics token"),
+    ({"admin_group": "admins"}, {}, "directory.scim.token_env: required"),
+    ({"token_env": "T", "admin": "x"}, {"T": SCIM_TOKEN}, "directory.scim.admin: unknown key"),
+    ({"token_env": "T", "admin_group": ""}, {"T": SCIM_TOKEN}, "directory.scim.admin_group"),
+])
+def test_scim_configuration_is_checked(tmp_path: Path, scim_section: dict[str, Any],
+                                       env: dict[str, str], message: str) -> None:
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError
+    from tests.conftest import raw_config
+
+    raw = raw_config(tmp_path / "g.db", directory={"scim": scim_section})
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, env=env)
+
+
+def test_scim_configuration_is_read(tmp_path: Path) -> None:
+    from gateway.config import parse_config
+    from tests.conftest import raw_config
+
+    raw = raw_config(tmp_path / "g.db", directory={"scim": {
+        "token_env": "T", "admin_group": "admins", "integration_group": "robots"}})
+    directory = parse_config(raw, env={"T": SCIM_TOKEN}).directory
+    assert directory.scim_token == SCIM_TOKEN and SCIM_TOKEN not in repr(directory)
+    assert (directory.scim_admin_group, directory.scim_integration_group) == ("admins", "robots")
