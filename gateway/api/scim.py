@@ -90,7 +90,7 @@ def _error(exc: SCIMException) -> web.Response:
 def _gateway_error(exc: GatewayError) -> web.Response:
     """A refusal of the directory's rules (409 for a person the configuration declares,
     400 for a bad value) as a SCIM error document."""
-    scim_type = {400: "invalidValue", 409: "uniqueness" if exc.code == "duplicate"
+    scim_type = {400: "invalidValue", 409: "uniqueness" if exc.code == "user-exists"
                  else None}.get(exc.status)
     error = Error(status=exc.status, scim_type=scim_type, detail=exc.message)
     return _answer(exc.status, error.model_dump())
