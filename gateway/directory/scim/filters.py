@@ -4,7 +4,9 @@ A filter is read into a union of conjunctions (`a and b or c` → {a, b}, {c}); 
 conjunction holds equalities on keys the store finds by index: a person by `email`
 (`userName`, `emails.value`, `emails[value eq …]`), `scim_id` (`id`), `external_id`
 (`externalId`) or `display_name` (`displayName`). The store looks up the most selective
-key of each conjunction; the others are checked on what it found. Anything else — another
+key of each conjunction; the others are checked on what it found (a person's display name
+has no index in the store yet: `displayName eq` alone on Users reads the people table).
+Anything else — another
 operator, `not`, another attribute — is refused with `invalidFilter` and a sentence that
 says what is supported, rather than answered by reading every record.
 """
