@@ -1,4 +1,4 @@
-"""SCIM filters turned into look-ups on the directory's indexes, never a scan.
+"""SCIM filters turned into look-ups on the directory's indexes, not scans.
 
 A filter is read into a union of conjunctions (`a and b or c` → {a, b}, {c}); each
 conjunction holds equalities on keys the store finds by index: a person by `email`
@@ -6,9 +6,9 @@ conjunction holds equalities on keys the store finds by index: a person by `emai
 (`externalId`) or `display_name` (`displayName`). The store looks up the most selective
 key of each conjunction; the others are checked on what it found (a person's display name
 has no index in the store yet: `displayName eq` alone on Users reads the people table).
-Anything else — another
-operator, `not`, another attribute — is refused with `invalidFilter` and a sentence that
-says what is supported, rather than answered by reading every record.
+Anything else — another operator, `not`, another attribute — is refused with
+`invalidFilter` and a sentence that says what is supported, rather than answered by
+reading every record.
 """
 
 from __future__ import annotations
