@@ -364,6 +364,19 @@ async def test_only_the_configured_group_makes_admins(scim: Scim) -> None:
         {"op": "replace", "path": "admin", "value": True}), status=400)
 
 
+async def test_a_person_from_the_api_is_adopted(scim: Scim) -> None:
+    status, _ = await scim.gw.call("POST", "/v1/users", user="admin", json={
+        "email": "carol@acme.com", "displayName": "Carol", "teams": ["finance"]})
+    assert status == 201
+    created = await scim.user(simple_user("Carol@acme.com", displayName="Carol C."))
+    record = await person(scim, "carol@acme.com")
+    assert record["source"] == "scim" and record["displayName"] == "Carol C."
+    assert record["teams"] == ["finance"]  # the adoption keeps what the API gave
+    await scim.refused("POST", "/Users", simple_user("carol@acme.com"), status=409,
+                       scim_type="uniqueness")
+    assert (await scim.ok("GET", f"/Users/{created['id']}"))["userName"] == "carol@acme.com"
+
+
 async def test_configured_people_are_not_scims(scim: Scim) -> None:
     await scim.refused("POST", "/Users", simple_user(EMAILS["approver"]), status=409)
     await scim.refused("POST", "/Users", simple_user(EMAILS["admin"].upper()), status=409)

@@ -212,20 +212,23 @@ class DirectoryStorage(AsyncScimStorage):
     async def _create_person(self, user: Any) -> Person:
         email = mapping.email_of(user)
         manager = await self._manager_email(mapping.manager_id_of(user))
-        existing = await self._directory.get(email)
-        if existing is not None:
-            _changeable(existing)
-            if existing.scim_id is not None and existing.source == "scim":
-                raise UniquenessException(detail=f"userName: {email} is already a user")
-            base = dataclasses.replace(existing, source="scim", scim_id=str(uuid.uuid4()))
-            return await self._directory.save(mapping.person_from(user, base, manager),
-                                              actor=ACTOR, by="scim")
         base = Person(email=email, source="scim", scim_id=str(uuid.uuid4()))
-        try:
+        try:  # the common case first: a new address (no read before the write)
             return await self._directory.create(mapping.person_from(user, base, manager),
                                                 actor=ACTOR)
-        except Conflict:  # created meanwhile by another request
-            raise UniquenessException(detail=f"userName: {email} is already a user") from None
+        except Conflict:
+            existing = await self._directory.get(email)
+        if existing is None:  # removed meanwhile
+            raise UniquenessException(detail=f"userName: {email} changed meanwhile: try "
+                                             "again")
+        _changeable(existing)
+        if existing.source == "scim":
+            raise UniquenessException(detail=f"userName: {email} is already a user")
+        # A person from the API or OIDC sign-in: SCIM adopts them.
+        adopted = dataclasses.replace(existing, source="scim",
+                                      scim_id=existing.scim_id or base.scim_id)
+        return await self._directory.save(mapping.person_from(user, adopted, manager),
+                                          actor=ACTOR, by="scim")
 
     async def _update_person(self, user: Any) -> Person:
         current = _changeable(await self._person(user["id"]))
