@@ -527,3 +527,69 @@ def test_scim_configuration_is_read(tmp_path: Path) -> None:
     directory = parse_config(raw, env={"T": SCIM_TOKEN}).directory
     assert directory.scim_token == SCIM_TOKEN and SCIM_TOKEN not in repr(directory)
     assert (directory.scim_admin_group, directory.scim_integration_group) == ("admins", "robots")
+
+
+# --- hostile bodies -----------------------------------------------------------------------
+
+PATHS = ["active", "userName", "emails", 'emails[type eq "work"].value', "members",
+         'members[value eq "x"]', "name.familyName", f"{ENTERPRISE}:manager",
+         f"{ENTERPRISE}:manager.value", "urn:example:bogus:attr", "", "[", 'emails[value',
+         "displayName", "roles", "meta", "id", "schemas", "externalId", "members.value"]
+
+
+def hostile_values(rng: Any, depth: int = 0) -> Any:
+    kinds = ["null", "bool", "int", "float", "str", "weird"] + (["list", "dict"] * (depth < 3))
+    kind = rng.choice(kinds)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.choice([0, -1, 2**63, 10**30])
+    if kind == "float":
+        return rng.choice([0.5, -1e308, 1e-300])
+    if kind == "str":
+        return rng.choice(["", "x", "a@b.c", "True", "\u0000", "\u2028", "é" * 300,
+                           "x" * 5000, '"', "\\", "\ud800"])
+    if kind == "weird":
+        return rng.choice([{"value": None}, [{"value": 1}], {"$ref": None}, [[[]]],
+                           {"active": "maybe"}, {"members": "x"}])
+    if kind == "list":
+        return [hostile_values(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    keys = ["value", "op", "path", "active", "userName", "members", "display", "$ref",
+            "emails", "schemas", ENTERPRISE, "displayName", "Operations"]
+    return {rng.choice(keys): hostile_values(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+async def test_hostile_bodies_never_get_a_500(scim: Scim) -> None:
+    import random
+
+    rng = random.Random(20261204)
+    uid = (await scim.user(simple_user("target@acme.com")))["id"]
+    gid = (await scim.group("target-group", [uid]))["id"]
+    statuses = set()
+    for n in range(150):
+        operation = {"op": rng.choice(["add", "Replace", "remove", "REMOVE", "copy", 1, None]),
+                     "path": rng.choice([*PATHS, None, 5]), "value": hostile_values(rng)}
+        operation = {k: v for k, v in operation.items() if rng.random() < 0.9}
+        method, path, body = rng.choice([
+            ("PATCH", f"/Users/{uid}", patch(operation)),
+            ("PATCH", f"/Groups/{gid}", patch(operation)),
+            ("PATCH", f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": operation}),
+            ("POST", "/Users", {"schemas": [USER_SCHEMA], **{
+                k: hostile_values(rng) for k in rng.sample(
+                    ["userName", "emails", "active", "roles", ENTERPRISE, "name"], 3)}}),
+            ("PUT", f"/Users/{uid}", {"schemas": [USER_SCHEMA], "userName": "target@acme.com",
+                                      "active": hostile_values(rng),
+                                      "roles": hostile_values(rng)}),
+            ("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": hostile_values(rng),
+                                 "members": hostile_values(rng)}),
+            ("GET", "/Users?filter=" + str(hostile_values(rng))[:200].replace("&", ""), None),
+        ])
+        raw = json.dumps(body).encode("utf-8", "surrogatepass") if body is not None else None
+        status, document = await scim.call(method, path, raw=raw)
+        statuses.add(status)
+        assert status < 500, (n, method, path, body, document)
+    assert statuses and max(statuses) < 500, statuses
+    # The target is still readable and still one person.
+    assert (await scim.ok("GET", f"/Users/{uid}"))["id"] == uid
