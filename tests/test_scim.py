@@ -30,6 +30,7 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ERROR_SCHEMA = json.loads(
     (Path(__file__).resolve().parent.parent / "schemas" / "scim-error.schema.json").read_text())
 ADMINS = "gateway-admins"
+ROBOTS = "gateway-fulfilment"
 
 
 class Scim:
@@ -102,8 +103,8 @@ def patch(*operations: dict[str, Any]) -> dict[str, Any]:
 async def scim(start_gateway: Any, monkeypatch: pytest.MonkeyPatch,
                peek: Callable[[], Any]) -> Scim:
     monkeypatch.setenv(SCIM_ENV, SCIM_TOKEN)
-    gw = await start_gateway(directory={"scim": {"token_env": SCIM_ENV,
-                                                 "admin_group": ADMINS}})
+    gw = await start_gateway(directory={"scim": {"token_env": SCIM_ENV, "admin_group": ADMINS,
+                                                 "integration_group": ROBOTS}})
     found = Scim(gw)
     found.peek = peek()
     return found
@@ -359,6 +360,12 @@ async def test_only_the_configured_group_makes_admins(scim: Scim) -> None:
     await scim.ok("DELETE", f"/Groups/{admins['id']}", status=204)
     assert (await person(scim, "ada@acme.com"))["admin"] is False
     await scim.ok("DELETE", f"/Groups/{other['id']}", status=204)
+    robots = await scim.group(ROBOTS, [uid])
+    record = await person(scim, "ada@acme.com")
+    assert record["integration"] is True and record["admin"] is False
+    await scim.ok("PUT", f"/Groups/{robots['id']}", {"schemas": [GROUP_SCHEMA],
+                                                     "displayName": "renamed robots"})
+    assert (await person(scim, "ada@acme.com"))["integration"] is False
     # No attribute of a User grants it either.
     await scim.refused("PATCH", f"/Users/{uid}", patch(
         {"op": "replace", "path": "admin", "value": True}), status=400)
