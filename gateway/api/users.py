@@ -44,7 +44,9 @@ def check_person(body: Any, *, email: str | None) -> Person:
     manager = f.email("manager")
     address = normalise_email(email if email is not None else given or "")
     if manager is not None and normalise_email(manager) == address:
-        raise InvalidField("manager", "a user cannot be their own manager")
+        # A rule about two fields' values, not their form: the API document cannot say it.
+        raise Conflict("manager: a user cannot be their own manager", code="own-manager",
+                       field="manager")
     return Person(
         email=address,
         display_name=f.text("displayName"),

@@ -40,7 +40,7 @@ class Directory:
         """The person with this address (any case), as of now, on any instance."""
         email = normalise_email(email)
         known = self._version if email in self._people else None
-        version, changed, found = await self._database.read(
+        version, changed, found = await self._database.read_small(
             store.person_if_changed, email, known)
         if not changed:
             if version == self._version and email in self._people:

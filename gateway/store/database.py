@@ -193,6 +193,11 @@ class Database:
             self._reader_pool, self._read, functools.partial(operation, **kwargs), args
         )
 
+    async def read_small(self, operation: Operation, *args: Any) -> Any:
+        """`read` for an operation of a few indexed single-row lookups, asked on (nearly)
+        every request: a backend may answer it without a thread hop (SQLite, below)."""
+        return await self.read(operation, *args)
+
     def _read(self, operation: Operation, args: tuple[Any, ...]) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is not None and not self._usable(conn):

@@ -87,6 +87,7 @@ class SQLiteDatabase(Database):
         self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._checkpointing = False
         self._commits = 0  # since the last checkpoint began
+        self._loop_reader: StoreConnection | None = None  # read_small's, on the event loop
 
     def _open_writer(self, setup: Setup) -> StoreConnection:
         """Create the file, switch to WAL, run `setup` (migrations)."""
@@ -102,7 +103,19 @@ class SQLiteDatabase(Database):
     def _connect_reader(self) -> StoreConnection:
         return connect(self.path, self.synchronous, readonly=True)
 
+    async def read_small(self, operation: Callable[..., Any], *args: Any) -> Any:
+        """On the event loop, on a reader connection of its own: a WAL reader never waits
+        for the writer, and a lookup of a few cached pages takes microseconds, where the
+        hop to a reader thread and back costs hundreds of them on a busy machine (the
+        directory's lookup of each request's caller)."""
+        if self._loop_reader is None:
+            self._loop_reader = self._connect_reader()
+            with self._lock:
+                self._reader_conns.append(self._loop_reader)
+        return self._read_on(self._loop_reader, operation, args)
+
     def _shutdown_pools(self) -> None:
+        self._loop_reader = None  # closed with the other readers
         if self._checkpoint_pool is not None:
             self._checkpoint_pool.shutdown(wait=True)
             self._checkpoint_pool = None
