@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api import access_requests, audit, catalog, deliveries, meta, tokens, users
+from gateway.api import access_requests, audit, catalog, deliveries, meta, scim, tokens, users
 from gateway.api import metrics as metrics_api
 from gateway.api.http import errors_middleware
 from gateway.api.keys import (
@@ -27,6 +27,7 @@ from gateway.api.keys import (
     MIGRATE,
     OPENAPI,
     SCHEDULER,
+    SCIM,
     TOKENS,
     WEBHOOKS,
 )
@@ -158,6 +159,7 @@ def create_app(config: Config) -> web.Application:
     app[MAIL] = mail
     app[OPENAPI] = meta.load_openapi()
     app[METRICS] = metrics
+    app[SCIM] = scim.endpoint_for(config.directory, directory, database)
     app.cleanup_ctx.append(_lifetime)
     app.router.add_routes(meta.routes)
     app.router.add_routes(metrics_api.routes)
@@ -166,6 +168,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(deliveries.routes)
     app.router.add_routes(tokens.routes)
     app.router.add_routes(users.routes)
+    app.router.add_routes(scim.routes)
     catalog.add_routes(app)
     setup_ui(app, OidcClient(config.ui.oidc, idp) if config.ui.oidc else None)
     return app

@@ -146,10 +146,14 @@ class User:
 class DirectoryConfig:
     """`directory:` (SPEC §14). `jit` (create people at their first OIDC sign-in) and
     `scim.token_env` (the bearer token of /scim/v2/) are read here for the features that
-    use them."""
+    use them. `scim.admin_group` / `scim.integration_group` name the SCIM groups whose
+    members are admins / integrations: without them SCIM grants neither."""
 
     jit: bool = False
     scim_token_env: str | None = None
+    scim_token: str | None = field(default=None, repr=False)  # read from scim_token_env
+    scim_admin_group: str | None = None
+    scim_integration_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -506,7 +510,11 @@ def _user(raw: Any, where: str, env: dict[str, str]) -> User:
                 display_name=display_name, manager=manager, **flags)
 
 
-def _directory(raw: Any) -> DirectoryConfig:
+_SCIM_KEYS = ("token_env", "admin_group", "integration_group")
+
+
+def _directory(raw: Any, env: dict[str, str], user_digests: set[str],
+               metrics_token: str | None) -> DirectoryConfig:
     data = _mapping(raw, "directory")
     for key in data:
         if key not in ("jit", "scim"):
@@ -514,11 +522,32 @@ def _directory(raw: Any) -> DirectoryConfig:
     jit = _checked("directory", "jit", _boolean, data.get("jit", False))
     scim = _mapping(data.get("scim"), "directory.scim")
     for key in scim:
-        if key != "token_env":
-            raise ConfigError(f"directory.scim.{key}: unknown key (expected token_env)")
+        if key not in _SCIM_KEYS:
+            raise ConfigError(f"directory.scim.{key}: unknown key (expected one of "
+                              f"{', '.join(_SCIM_KEYS)})")
     token_env = _checked("directory.scim", "token_env", _optional_string,
                          scim.get("token_env"))
-    return DirectoryConfig(jit=jit, scim_token_env=token_env)
+    groups = {k: _checked("directory.scim", k, _optional_string, scim.get(k))
+              for k in ("admin_group", "integration_group")}
+    token = None
+    if token_env is not None:
+        token = env.get(token_env)
+        if not token:
+            raise ConfigError(f"directory.scim.token_env: environment variable {token_env} "
+                              "is not set")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"directory.scim.token_env: a token needs at least "
+                              f"{MIN_TOKEN_LENGTH} characters")
+        # The SCIM token opens /scim/v2/ and nothing else: it may be no other token.
+        if hashlib.sha256(token.encode()).hexdigest() in user_digests \
+                or token == metrics_token:
+            raise ConfigError("directory.scim.token_env: the SCIM token is also a user's "
+                              "or the metrics token")
+    elif any(groups.values()):
+        raise ConfigError("directory.scim.token_env: required with directory.scim's groups")
+    return DirectoryConfig(jit=jit, scim_token_env=token_env, scim_token=token,
+                           scim_admin_group=groups["admin_group"],
+                           scim_integration_group=groups["integration_group"])
 
 
 def parse_config(raw: Any, *, base_dir: Path | None = None,
@@ -556,8 +585,9 @@ def parse_config(raw: Any, *, base_dir: Path | None = None,
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ConfigError(f"{name}: expected a list of mappings")
         catalog[name] = tuple(entries)
-    return Config(users=users, directory=_directory(data.get("directory")), **sections,
-                  **catalog)
+    directory = _directory(data.get("directory"), env, set(digests),
+                           sections["metrics"].token)
+    return Config(users=users, directory=directory, **sections, **catalog)
 
 
 def _store(store: StoreConfig, raw: dict[str, Any], base_dir: Path | None,

@@ -30,6 +30,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 OWN_TOKEN_PATHS = PUBLIC_PATHS | {"/metrics"}
 # The web inbox (gateway.ui) knows its visitors by their session cookie, not a bearer token.
 OWN_SIGN_IN = ("/ui", "/ui/")
+# SCIM (gateway.api.scim) takes its own token and no other, and answers SCIM error documents.
+SCIM_PREFIX = "/scim/v2"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -80,7 +82,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Every failure leaves as the error shape of SPEC §9; never a stack trace."""
     try:
         if request.path not in OWN_TOKEN_PATHS and not (
-                request.path == OWN_SIGN_IN[0] or request.path.startswith(OWN_SIGN_IN[1])):
+                request.path == OWN_SIGN_IN[0] or request.path.startswith(OWN_SIGN_IN[1])
+                or request.path == SCIM_PREFIX or request.path.startswith(SCIM_PREFIX + "/")):
             request[USER] = await request.app[AUTH].user_for(
                 request.headers.get("Authorization"))
         return await handler(request)

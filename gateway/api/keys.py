@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from gateway.api.scim import ScimEndpoint
     from gateway.auth import Authenticator
     from gateway.catalog.changes import CatalogChanges
     from gateway.config import Config
@@ -39,3 +40,4 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
+SCIM: web.AppKey[ScimEndpoint | None] = web.AppKey("scim")
