@@ -37,18 +37,24 @@ def directory_version(conn: Any) -> int:
 # --- people ------------------------------------------------------------------------------
 
 
-def _teams_of(conn: Any, emails: list[str]) -> dict[str, tuple[str, ...]]:
-    if not emails:
+def _grouped(conn: Any, by: str, other: str, keys: list[str]) -> dict[str, tuple[str, ...]]:
+    """Memberships of `keys`, grouped by `by` (`email` -> its teams, `team` -> its members),
+    in one query."""
+    if not keys:
         return {}
-    marks = ", ".join("?" for _ in emails)
+    marks = ", ".join("?" for _ in keys)
     rows = conn.execute(
-        f"SELECT email, team FROM team_members WHERE email IN ({marks}) ORDER BY email, team",
-        emails,
+        f"SELECT {by}, {other} FROM team_members WHERE {by} IN ({marks}) ORDER BY {by}, {other}",
+        keys,
     ).fetchall()
-    teams: dict[str, list[str]] = {}
-    for email, team in rows:
-        teams.setdefault(email, []).append(team)
-    return {email: tuple(names) for email, names in teams.items()}
+    grouped: dict[str, list[str]] = {}
+    for key, value in rows:
+        grouped.setdefault(key, []).append(value)
+    return {key: tuple(values) for key, values in grouped.items()}
+
+
+def _teams_of(conn: Any, emails: list[str]) -> dict[str, tuple[str, ...]]:
+    return _grouped(conn, "email", "team", emails)
 
 
 def _people(conn: Any, rows: list[Any]) -> list[Person]:
@@ -215,17 +221,7 @@ def _ensure_team(conn: Any, name: str, now: str) -> None:
 
 
 def _members(conn: Any, names: list[str]) -> dict[str, tuple[str, ...]]:
-    if not names:
-        return {}
-    marks = ", ".join("?" for _ in names)
-    rows = conn.execute(
-        f"SELECT team, email FROM team_members WHERE team IN ({marks}) ORDER BY team, email",
-        names,
-    ).fetchall()
-    members: dict[str, list[str]] = {}
-    for team, email in rows:
-        members.setdefault(team, []).append(email)
-    return {team: tuple(emails) for team, emails in members.items()}
+    return _grouped(conn, "team", "email", names)
 
 
 def _teams(conn: Any, rows: list[Any]) -> list[Team]:
