@@ -8,6 +8,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import EMAILS, ORDERS, TOKENS, Gateway, hooked_sections, raw_config
 from tests.test_webhooks import VALIDATOR
 
@@ -155,3 +157,39 @@ async def test_a_user_dropped_from_the_configuration_is_cancelled_and_refused(
     assert TOKENS["requester"] and EMAILS["requester"]  # the others are as they were
     status, _ = await second.call("GET", "/v1/me")
     assert status == 200
+
+
+async def test_deprovisioning_on_one_instance_is_heard_once_and_held_by_the_other(
+        start_gateway: Any, receiver: Any, mail_sink: Any, backend: str) -> None:
+    """Two gateways on one PostgreSQL store: a person deactivated through the first loses
+    their access through the ordinary transition, the receiver hears Revoked once (whichever
+    instance claims it), and the second sees the request nobody may approve at once."""
+    if backend != "postgresql":
+        pytest.skip("several instances share one store on PostgreSQL only")
+    sections = hooked_sections(receiver, mail_sink, statuses=["revoked"])
+    first = await start_gateway(**sections)
+    second = await start_gateway(**sections)
+    status, body = await first.call("POST", "/v1/users", user="admin", json={
+        "email": "Pat@acme.com", "teams": ["stewards"]})
+    assert status == 201, body
+    status, body = await first.call("POST", "/v1/items", user="admin", json={
+        "key": "team/item", "name": "Team item", "type": "dataset",
+        "policyCode": "free-policy",
+        "responsibilities": [{"label": "Stewards", "code": "curator", "team": "stewards"}]})
+    assert status == 201, body
+    waiting = await second.create("team/item", reason="only Pat may approve")
+    assert waiting["recipients"] == ["pat@acme.com"]
+    granted = await second.create(ORDERS, user="admin", target="pat@acme.com", reason="for Pat")
+    await second.process(granted["id"])
+
+    status, _ = await first.call("PUT", "/v1/users/pat@acme.com", user="admin",
+                                 json={"active": False})
+    assert status == 200
+    found = await second.get(f"{REQ}/{granted['id']}", user="admin")
+    assert found["state"] == "REVOKED"
+    none = await second.get(f"{REQ}?all=true&recipients=none", user="admin")
+    assert [r["id"] for r in none["items"]] == [waiting["id"]]
+    assert await _without_recipient_metric(second) == 1
+    documents = await _settled(receiver, 1)
+    assert [(d["accessRequestKey"], d["status"]) for d in documents] == \
+        [(granted["id"], "Revoked")]
