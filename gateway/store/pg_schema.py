@@ -157,7 +157,13 @@ CREATE TABLE gateway_directory_version (version bigint NOT NULL);
 INSERT INTO gateway_directory_version (version) VALUES (0);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
+# The active admins (approver code `admins`) without a scan of every person
+# (store.schema._admins_index).
+_V7 = """
+CREATE INDEX idx_people_admin_active_email ON people (admin, active, email);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 
 
 def schema_version(conn: Any) -> int:

@@ -189,9 +189,15 @@ def _directory(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO gateway_directory_version (version) VALUES (0)")
 
 
+def _admins_index(db: sqlite_utils.Database) -> None:
+    """The active admins (approver code `admins`) found without walking every active person:
+    with 50,000 people, that walk took ~10 ms of each request's transaction."""
+    db["people"].create_index(["admin", "active", "email"], if_not_exists=True)
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
                                _queued_by_channel, _claims_and_instances, _ui_sessions,
-                               _delivery_phases, _directory]
+                               _delivery_phases, _directory, _admins_index]
 
 
 def newer_schema(key: str, version: int, known: int) -> ConfigError:
