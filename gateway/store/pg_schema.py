@@ -166,7 +166,13 @@ CREATE TABLE api_tokens (
 CREATE INDEX idx_api_tokens_email_seq ON api_tokens (email, seq);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
+# The active admins (approver code `admins`) without a scan of every person
+# (store.schema._admins_index).
+_V8 = """
+CREATE INDEX idx_people_admin_active_email ON people (admin, active, email);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]
 
 
 def schema_version(conn: Any) -> int:

@@ -204,9 +204,15 @@ def _api_tokens(db: sqlite_utils.Database) -> None:
     tokens.create_index(["email", "seq"], if_not_exists=True)
 
 
+def _admins_index(db: sqlite_utils.Database) -> None:
+    """The active admins (approver code `admins`) found without walking every active person:
+    with 50,000 people, that walk took ~10 ms of each request's transaction."""
+    db["people"].create_index(["admin", "active", "email"], if_not_exists=True)
+
+
 MIGRATIONS: list[Migration] = [_catalog_and_requests, _deliveries, _mail_threads_and_notices,
                                _queued_by_channel, _claims_and_instances, _ui_sessions,
-                               _delivery_phases, _directory, _api_tokens]
+                               _delivery_phases, _directory, _api_tokens, _admins_index]
 
 
 def newer_schema(key: str, version: int, known: int) -> ConfigError:
